@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Small helpers shared by the cmocka unit tests: hex vectors in, byte comparisons with readable
+ * failures out. Header-only so each test binary stays one file plus this.
+ */
+#ifndef OPENSEED_TESTUTIL_H
+#define OPENSEED_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "openseed/hex.h"
+#include "openseed/init.h"
+
+/* Decodes a hex vector (no 0x needed) that must be exactly len bytes; fails the test otherwise. */
+static inline void tu_unhex(uint8_t *out, size_t len, const char *hex)
+{
+    assert_int_equal(os_hex_decode_exact(out, len, hex), OS_OK);
+}
+
+/* Asserts that got[0..len) equals the hex vector want, printing both in hex when not. */
+static inline void tu_assert_hex(const uint8_t *got, size_t len, const char *want)
+{
+    char buf[2 * 4096 + 3];
+    assert_true(len <= 4096);
+    assert_int_equal(os_hex_encode(buf, sizeof(buf), got, len, 0), OS_OK);
+    const char *w = (want[0] == '0' && want[1] == 'x') ? want + 2 : want;
+    if (strcmp(buf, w) != 0)
+        fail_msg("bytes differ\n  got:  %s\n  want: %s", buf, w);
+}
+
+/* cmocka group setup that initialises libcommon. */
+static inline int tu_init(void **state)
+{
+    (void)state;
+    return os_init() == OS_OK ? 0 : -1;
+}
+
+#endif
