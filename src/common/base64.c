@@ -13,12 +13,28 @@ os_err os_base64_encode(char *out, size_t out_cap, const void *in, size_t in_len
     return OS_OK;
 }
 
+/*
+ * libsodium 1.0.18's decoder reads every byte from 0x80 up as '/', so one value would have many
+ * texts (a header could be rewritten without changing its bytes); only RFC 4648's alphabet and '='
+ * may pass. libsodium then checks where the padding stands.
+ */
+static int alphabet_only(const char *in, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '+' || ch == '/' || ch == '='))
+            return 0;
+    }
+    return 1;
+}
+
 os_err os_base64_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *in, size_t in_len)
 {
     const char *end = NULL;
 
     *out_len = 0;
-    if (in_len % 4 != 0)
+    if (in_len % 4 != 0 || !alphabet_only(in, in_len))
         return OS_ERR_INVALID;
     if (in_len / 4 * 3 > out_cap + 2)
         return OS_ERR_TOOBIG;

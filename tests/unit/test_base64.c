@@ -48,6 +48,28 @@ static void test_rejects_malformed(void **state)
     }
 }
 
+/* libsodium 1.0.18 alone decodes bytes 0x80-0xff as '/': every one of them must be refused. */
+static void test_rejects_high_bytes(void **state)
+{
+    uint8_t dec[8];
+    size_t n;
+    (void)state;
+    for (int b = 0x80; b <= 0xff; b++) {
+        char text[5] = "Zm9/";
+        text[3] = (char)b;
+        assert_int_equal(os_base64_decode(dec, sizeof(dec), &n, text, 4), OS_ERR_INVALID);
+    }
+    for (int b = 0; b < 0x80; b++) { /* and every ASCII byte outside the alphabet */
+        char text[5] = "Zm9/";
+        int ok = (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') ||
+                 b == '+' || b == '/';
+        if (ok || b == '=')
+            continue;
+        text[3] = (char)b;
+        assert_int_equal(os_base64_decode(dec, sizeof(dec), &n, text, 4), OS_ERR_INVALID);
+    }
+}
+
 static void test_caps(void **state)
 {
     char enc[8];
@@ -83,6 +105,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc4648_vectors),
         cmocka_unit_test(test_rejects_malformed),
+        cmocka_unit_test(test_rejects_high_bytes),
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_alloc),
     };

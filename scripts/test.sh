@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The one test command (README, .ci/run): installs what is missing, builds OpenSeed twice (a normal
+# build and an ASan+UBSan build), checks and tests the contracts, runs every test suite in both
+# builds, and prints a summary. Exits non-zero if anything failed.
+#
+#   scripts/test.sh            everything
+#   JOBS=N scripts/test.sh     parallelism for builds and ctest (default: nproc)
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+jobs=${JOBS:-$(nproc)}
+start=$(date +%s)
+total_pass=0
+total_fail=0
+failed_steps=()
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# run_ctest DIR LABEL_REGEX: runs ctest and adds its counts to the totals.
+run_ctest() {
+    local dir=$1 labels=$2 log
+    log=$(mktemp)
+    (cd "$dir" && ctest --output-on-failure -j "$jobs" -L "$labels") 2>&1 | tee "$log"
+    local line pass fail
+    line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
+    if [ -z "$line" ]; then
+        failed_steps+=("ctest in $dir ran no tests")
+        total_fail=$((total_fail + 1))
+    else
+        fail=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+        pass=$(( $(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line") - fail ))
+        total_pass=$((total_pass + pass))
+        total_fail=$((total_fail + fail))
+        [ "$fail" -eq 0 ] || failed_steps+=("ctest $labels in $dir: $fail failed")
+    fi
+    rm -f "$log"
+}
+
+# check NAME CMD...: a step that counts as one test.
+check() {
+    local name=$1
+    shift
+    if "$@"; then
+        total_pass=$((total_pass + 1))
+    else
+        total_fail=$((total_fail + 1))
+        failed_steps+=("$name")
+    fi
+}
+
+step "setup"
+bash scripts/setup.sh || { echo "setup failed" >&2; exit 1; }
+
+step "build (release with debug info)"
+cmake -S . -B build -DOPENSEED_TESTS=ON -DOPENSEED_SANITIZE=OFF >/dev/null &&
+    cmake --build build -j "$jobs" || { echo "build failed" >&2; exit 1; }
+
+step "build (ASan+UBSan)"
+cmake -S . -B build-asan -DOPENSEED_TESTS=ON -DOPENSEED_SANITIZE=ON >/dev/null &&
+    cmake --build build-asan -j "$jobs" || { echo "sanitizer build failed" >&2; exit 1; }
+
+step "libcommon exports only os_ symbols"
+check "nm: bare symbols in libcommon.a" bash -c '
+    bare=$(nm -g --defined-only build/libcommon.a | awk "NF==3 {print \$3}" | grep -v "^os_" || true)
+    if [ -n "$bare" ]; then echo "not os_-prefixed:"; echo "$bare"; exit 1; fi
+    echo "ok: $(nm -g --defined-only build/libcommon.a | awk "NF==3" | wc -l) external symbols, all os_"'
+
+if [ -x scripts/build-contracts.sh ]; then
+    step "contracts: committed artifacts match a fresh compile"
+    check "contract artifacts differ from sources" bash scripts/build-contracts.sh --check
+fi
+if [ -x scripts/test-contracts.sh ]; then
+    step "contracts: forge tests (offline)"
+    check "forge tests" bash scripts/test-contracts.sh
+fi
+
+step "tests: normal build (unit, crosscheck, integration)"
+run_ctest build 'unit|crosscheck|integration'
+
+step "tests: ASan+UBSan build (unit, integration)"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run_ctest build-asan 'unit|integration'
+
+elapsed=$(( $(date +%s) - start ))
+printf '\n==> summary (%ss)\n' "$elapsed"
+for f in "${failed_steps[@]}"; do echo "FAILED: $f"; done
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
