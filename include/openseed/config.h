@@ -3,14 +3,16 @@
  * Configuration for every OpenSeed program from one declarative table, like Redis's
  * static_configs[]: each entry names a key, its type, where it lives in the program's config
  * struct, its bounds, default and help. os_cfg_load applies, in order, the defaults, an INI file
- * given with
- * --config (top-level `key = value` lines, read with libinih) and the command-line flags
+ * given with --config (top-level `key = value` lines, read with libinih) and the command-line flags
  * (`--key value` or `--key=value`; '-' and '_' are interchangeable in names, so --data-dir sets
  * data_dir). Flags win over the file. Every problem is collected with where it came from
  * (file:line or the flag) and a bad configuration is rejected whole. Nothing here calls exit():
  * os_cfg_dispatch tells main what to do for --help, --version, --check-config and --print-config.
  *
  * Values of entries flagged OS_CFG_SECRET are never printed or echoed in errors.
+ *
+ * One header, three files: loading in config.c, output in config_print.c, the value parsers in
+ * config_value.c.
  */
 #ifndef OPENSEED_CONFIG_H
 #define OPENSEED_CONFIG_H
@@ -43,9 +45,9 @@ typedef enum os_cfg_type {
 #define OS_CFG_REQUIRED (1u << 0)   /* no default; loading fails unless a file or flag sets it */
 #define OS_CFG_REPEATABLE (1u << 1) /* STRING, PATH or URL given several times: an os_cfg_list */
 #define OS_CFG_SECRET (1u << 2)     /* the value is a secret: print "(hidden)", never echo it */
-#define OS_CFG_SECRET_PATH                                                                         \
-    (1u << 3) /* a file holding a secret: it must exist as a regular file                          \
-                 with no group or other permission bits (0600 or 0400) */
+/* A file holding a secret: it must exist as a regular file with no group or other permission
+ * bits (0600 or 0400). */
+#define OS_CFG_SECRET_PATH (1u << 3)
 
 /* A repeatable key's values, in the order given; items owned by the config (os_cfg_free). */
 typedef struct os_cfg_list {
@@ -86,9 +88,8 @@ typedef struct os_cfg_entry {
 
 typedef struct os_cfg_report os_cfg_report;
 
-/* Program flags. */
-#define OS_CFG_PROG_NO_FILE (1u << 0) /* flags only: no --config, --check-config, --print-config   \
-                                       */
+/* Program flags. OS_CFG_PROG_NO_FILE: flags only, no --config, --check-config or --print-config. */
+#define OS_CFG_PROG_NO_FILE (1u << 0)
 
 typedef struct os_cfg_program {
     const char *name;    /* "openseed-registry", as --version prints it */
@@ -119,6 +120,8 @@ struct os_cfg_report {
     bool nomem;
 };
 
+/* ---- loading (config.c) ---- */
+
 /*
  * Loads prog's configuration into cfg from argv[1..argc) (argv[0] is the program name) and the file
  * named by --config. Every field the table names is overwritten (not freed) first, so cfg may be
@@ -138,6 +141,8 @@ void os_cfg_report_free(os_cfg_report *rep);
 
 /* Adds a problem to rep, for a program's validate hook (say which keys, e.g. "listen: …"). */
 __attribute__((format(printf, 2, 3))) void os_cfg_error(os_cfg_report *rep, const char *fmt, ...);
+
+/* ---- output (config_print.c) ---- */
 
 /*
  * The standard actions, for main after os_cfg_load returned load_rc:
@@ -161,7 +166,7 @@ void os_cfg_print_errors(const os_cfg_report *rep, FILE *out);
 /* The effective configuration as an INI file; secrets as "(hidden)", unset keys as comments. */
 void os_cfg_print(const os_cfg_program *prog, const void *cfg, FILE *out);
 
-/* ---- the value parsers the table uses, for programs with their own checks ---- */
+/* ---- the table's value parsers, for programs with their own checks (config_value.c) ---- */
 
 /* OS_OK when s is an http:// or https:// URL with a valid host, optional port, no user info,
  * and no spaces, control or non-ASCII characters; else OS_ERR_INVALID with a reason. */
