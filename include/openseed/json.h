@@ -42,6 +42,18 @@
 OS_WUR os_err os_json_parse(json_t **out, const char *buf, size_t len, size_t max_bytes,
                             int max_depth, char *err, size_t errcap);
 
+/* os_json_parse_flags: accept \u0000 inside strings. Such a string's C value stops at the NUL, so
+ * read it with json_string_length or refuse it (os_json_get_str does). */
+#define OS_JSON_ALLOW_NUL (1u << 0)
+
+/*
+ * As os_json_parse, with flags relaxing what it refuses: OS_JSON_ALLOW_NUL, for peers that put raw
+ * bytes in strings (Ethereum nodes write a custom error's arguments into its message). 0 is
+ * os_json_parse.
+ */
+OS_WUR os_err os_json_parse_flags(json_t **out, const char *buf, size_t len, size_t max_bytes,
+                                  int max_depth, unsigned flags, char *err, size_t errcap);
+
 /*
  * Required string field `key` of object obj, at most max_len bytes (UTF-8, no NUL inside).
  * Missing: OS_ERR_NOTFOUND. Wrong type: OS_ERR_INVALID. Too long: OS_ERR_TOOBIG.

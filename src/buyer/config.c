@@ -12,49 +12,11 @@
 #define OFF(f) offsetof(by_config, f)
 
 static const os_cfg_entry entries[] = {
-    {.name = "listen",
-     .type = OS_CFG_LISTEN,
-     .offset = OFF(listen),
-     .dflt = "127.0.0.1:8377",
-     .help = "address and port of the OpenAI/Anthropic-compatible gateway"},
-    {.name = "data_dir",
-     .type = OS_CFG_PATH,
-     .offset = OFF(data_dir),
-     .dflt = "~/.openseed",
-     .meta = "DIR",
-     .help = "directory for buyer.db"},
-    {.name = "log_level",
-     .type = OS_CFG_LOG_LEVEL,
-     .offset = OFF(log_level),
-     .dflt = "info",
-     .meta = "error|warn|info|debug",
-     .help = "least severe level to log"},
-    {.name = "registry",
-     .type = OS_CFG_URL,
-     .flags = OS_CFG_REQUIRED | OS_CFG_REPEATABLE,
-     .offset = OFF(registry),
-     .help = "a registry to find sellers in; give several for redundancy"},
-    {.name = "rpc",
-     .type = OS_CFG_URL,
-     .flags = OS_CFG_REQUIRED | OS_CFG_SECRET,
-     .offset = OFF(rpc),
-     .help = "chain JSON-RPC URL (never printed: URLs often embed an API key)"},
-    {.name = "chain_id",
-     .type = OS_CFG_U64,
-     .offset = OFF(chain_id),
-     .dflt = "8453",
-     .min = 1,
-     .help = "EVM chain id (8453 is Base)"},
-    {.name = "escrow",
-     .type = OS_CFG_ADDRESS,
-     .flags = OS_CFG_REQUIRED,
-     .offset = OFF(escrow),
-     .help = "OpenSeedChannels escrow contract"},
-    {.name = "usdc",
-     .type = OS_CFG_ADDRESS,
-     .offset = OFF(usdc),
-     .dflt = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-     .help = "USDC token contract"},
+    OS_NODE_CFG_ENTRIES(by_config, "127.0.0.1:8377",
+                        "address and port of the OpenAI/Anthropic-compatible gateway",
+                        "~/.openseed", "directory for buyer.db", OS_CFG_REQUIRED,
+                        "a registry to find sellers in; give several for redundancy",
+                        "chain JSON-RPC URL (never printed: URLs often embed an API key)"),
     {.name = "wallet_key",
      .type = OS_CFG_PATH,
      .flags = OS_CFG_REQUIRED | OS_CFG_SECRET_PATH,
@@ -90,11 +52,11 @@ static void validate(const void *cfgp, os_cfg_report *rep)
 {
     const by_config *cfg = cfgp;
 
-    if (!os_cfg_listen_is_loopback(&cfg->listen) && cfg->api_key_file == NULL)
+    if (!os_cfg_listen_is_loopback(&cfg->node.listen) && cfg->api_key_file == NULL)
         os_cfg_error(rep,
                      "listen: %s is not a loopback address, so api_key_file is required "
                      "(anyone who can reach the gateway could spend the deposit)",
-                     cfg->listen.host);
+                     cfg->node.listen.host);
 }
 
 const os_cfg_program by_config_program = {

@@ -1,56 +1,42 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * openseed-buyer's entry point: loads the configuration (defaults, --config file, flags) and
- * answers --help, --version, --check-config and --print-config. The gateway itself is a later
- * piece of work, so a normal start says so in the log and exits with status 1 instead of
- * pretending to serve.
+ * openseed-buyer's entry point: os_node_main loads the configuration (defaults, --config file,
+ * flags), answers --help, --version, --check-config and --print-config, and logs what was loaded.
+ * The gateway itself is a later piece of work, so a normal start says so in the log and exits with
+ * status 1 instead of pretending to serve.
  */
-#include <stdio.h>
-
-#include "openseed/config.h"
-#include "openseed/init.h"
-#include "openseed/log.h"
 #include "openseed/money.h"
+#include "openseed/node.h"
 
 #include "config.h"
 
-static int run(const by_config *cfg, const char *config_file)
+static void describe(os_log_event *ev, const void *cfgp)
 {
-    os_logger lg;
-    os_log_event ev;
-    char listen[OS_CFG_LISTEN_STR_LEN], deposit[OS_USDC_LEN];
+    const by_config *cfg = cfgp;
+    char deposit[OS_USDC_LEN];
 
-    os_logger_init(&lg, "buyer", cfg->log_level);
-    if (os_init() != OS_OK) {
-        os_log_error(&lg, "cannot initialise libcommon");
-        return 1;
-    }
-    os_cfg_listen_format(listen, &cfg->listen);
     if (os_usdc_format(deposit, sizeof(deposit), cfg->deposit) != OS_OK)
         deposit[0] = '\0';
-    if (os_log_begin(&ev, &lg, OS_LOG_INFO, "configuration loaded")) {
-        os_log_kv(&ev, "config", "%s", config_file != NULL ? config_file : "(none)");
-        os_log_kv(&ev, "listen", "%s", listen);
-        os_log_kv(&ev, "data_dir", "%s", cfg->data_dir);
-        os_log_kv(&ev, "registries", "%zu", cfg->registry.n);
-        os_log_kv(&ev, "chain_id", "%llu", (unsigned long long)cfg->chain_id);
-        os_log_kv(&ev, "deposit_usdc", "%s", deposit);
-        os_log_end(&ev);
-    }
-    os_log_info(&lg, "serving is not built yet (the buyer gateway is a later issue); exiting");
+    os_log_kv(ev, "registries", "%zu", cfg->node.registry.n);
+    os_log_kv(ev, "deposit_usdc", "%s", deposit);
+}
+
+static int run(const void *cfg, os_logger *lg)
+{
+    (void)cfg;
+    os_log_info(lg, "serving is not built yet (the buyer gateway is a later issue); exiting");
     return 1;
 }
 
 int main(int argc, char **argv)
 {
+    static const os_node_program prog = {
+        .config = &by_config_program,
+        .component = "buyer",
+        .describe = describe,
+        .run = run,
+    };
     by_config cfg;
-    os_cfg_report rep;
-    os_err rc = os_cfg_load(&by_config_program, &cfg, &rep, argc, argv);
-    int status = os_cfg_dispatch(&by_config_program, &cfg, &rep, rc, stdout, stderr);
 
-    if (status < 0)
-        status = run(&cfg, rep.config_file);
-    os_cfg_free(&by_config_program, &cfg);
-    os_cfg_report_free(&rep);
-    return status;
+    return os_node_main(&prog, &cfg, argc, argv);
 }

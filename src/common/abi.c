@@ -560,12 +560,24 @@ static os_err take(dec *d, size_t n, os_abi_value **slots)
 static os_err dec_seq(dec *d, uint16_t first, bool repeat, size_t n, size_t base,
                       os_abi_value *vals, bool skip_indexed);
 
+/* Makes v a list of n values decoded from base: a tuple's children (first, then each next) or,
+ * with repeat, n elements of type first. */
+static os_err dec_list(dec *d, os_abi_value *v, uint16_t first, bool repeat, size_t n, size_t base)
+{
+    os_abi_value *slots;
+    os_err err = take(d, n, &slots);
+
+    if (err != OS_OK)
+        return err;
+    v->u.list.items = slots;
+    v->u.list.n = n;
+    return dec_seq(d, first, repeat, n, base, slots, false);
+}
+
 static os_err dec_static(dec *d, uint16_t ti, size_t pos, os_abi_value *v)
 {
     const abi_type *t = &d->T->t[ti];
     const uint8_t *w = d->data + pos;
-    os_abi_value *slots;
-    os_err err;
 
     memset(v, 0, sizeof(*v));
     v->kind = t->kind;
@@ -591,12 +603,7 @@ static os_err dec_static(dec *d, uint16_t ti, size_t pos, os_abi_value *v)
         memcpy(v->u.fixed, w, 32);
         return OS_OK;
     case OS_ABI_TUPLE:
-        err = take(d, t->nchild, &slots);
-        if (err != OS_OK)
-            return err;
-        v->u.list.items = slots;
-        v->u.list.n = t->nchild;
-        return dec_seq(d, t->child, false, t->nchild, pos, slots, false);
+        return dec_list(d, v, t->child, false, t->nchild, pos);
     default:
         return OS_ERR_INTERNAL;
     }
@@ -605,7 +612,6 @@ static os_err dec_static(dec *d, uint16_t ti, size_t pos, os_abi_value *v)
 static os_err dec_dynamic(dec *d, uint16_t ti, size_t at, os_abi_value *v)
 {
     const abi_type *t = &d->T->t[ti];
-    os_abi_value *slots;
     size_t n, padded;
     os_err err;
 
@@ -635,19 +641,9 @@ static os_err dec_dynamic(dec *d, uint16_t ti, size_t at, os_abi_value *v)
         /* every element has a head of at least one word, so the count is bounded by the data */
         if (n > (d->len - at) / d->T->t[t->child].head)
             return OS_ERR_INVALID;
-        err = take(d, n, &slots);
-        if (err != OS_OK)
-            return err;
-        v->u.list.items = slots;
-        v->u.list.n = n;
-        return dec_seq(d, t->child, true, n, at, slots, false);
+        return dec_list(d, v, t->child, true, n, at);
     case OS_ABI_TUPLE:
-        err = take(d, t->nchild, &slots);
-        if (err != OS_OK)
-            return err;
-        v->u.list.items = slots;
-        v->u.list.n = t->nchild;
-        return dec_seq(d, t->child, false, t->nchild, at, slots, false);
+        return dec_list(d, v, t->child, false, t->nchild, at);
     default:
         return OS_ERR_INTERNAL;
     }

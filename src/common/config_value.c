@@ -431,11 +431,45 @@ static os_err check_bounds(const os_cfg_entry *e, uint64_t v, char *err, size_t 
     }
 }
 
+/* The uint64 types: each has its own parser and wording, then the same bounds check. */
+static os_err set_number(const os_cfg_entry *e, void *cfg, const char *value, char *err,
+                         size_t errcap)
+{
+    const char *too_large, *syntax;
+    uint64_t u = 0;
+    os_err rc;
+
+    switch (e->type) {
+    case OS_CFG_USDC:
+        rc = os_usdc_parse(&u, value);
+        too_large = "amount too large";
+        syntax = "expected a USDC amount with at most 6 decimals, like 5 or 1.25";
+        break;
+    case OS_CFG_DURATION:
+        rc = os_cfg_parse_duration(&u, value);
+        too_large = "duration too large";
+        syntax = "expected a duration like 30, 30s, 15m, 2h or 1d";
+        break;
+    default:
+        rc = parse_u64(&u, value, strlen(value));
+        too_large = "number too large";
+        syntax = "expected a whole number";
+        break;
+    }
+    if (rc == OS_ERR_RANGE)
+        return fail(err, errcap, "%s", too_large);
+    if (rc != OS_OK)
+        return fail(err, errcap, "%s", syntax);
+    if (check_bounds(e, u, err, errcap) != OS_OK)
+        return OS_ERR_INVALID;
+    *CFG_FIELD(cfg, e, uint64_t) = u;
+    return OS_OK;
+}
+
 os_err os_cfg_field_set(const os_cfg_entry *e, void *cfg, const char *value, char *err,
                         size_t errcap)
 {
     size_t n = strlen(value);
-    uint64_t u;
     os_err rc;
 
     if (n == 0)
@@ -476,36 +510,9 @@ os_err os_cfg_field_set(const os_cfg_entry *e, void *cfg, const char *value, cha
         break;
     }
     case OS_CFG_U64:
-        rc = parse_u64(&u, value, n);
-        if (rc == OS_ERR_RANGE)
-            return fail(err, errcap, "number too large");
-        if (rc != OS_OK)
-            return fail(err, errcap, "expected a whole number");
-        if (check_bounds(e, u, err, errcap) != OS_OK)
-            return OS_ERR_INVALID;
-        *CFG_FIELD(cfg, e, uint64_t) = u;
-        break;
     case OS_CFG_USDC:
-        rc = os_usdc_parse(&u, value);
-        if (rc == OS_ERR_RANGE)
-            return fail(err, errcap, "amount too large");
-        if (rc != OS_OK)
-            return fail(err, errcap,
-                        "expected a USDC amount with at most 6 decimals, like 5 or 1.25");
-        if (check_bounds(e, u, err, errcap) != OS_OK)
-            return OS_ERR_INVALID;
-        *CFG_FIELD(cfg, e, uint64_t) = u;
-        break;
     case OS_CFG_DURATION:
-        rc = os_cfg_parse_duration(&u, value);
-        if (rc == OS_ERR_RANGE)
-            return fail(err, errcap, "duration too large");
-        if (rc != OS_OK)
-            return fail(err, errcap, "expected a duration like 30, 30s, 15m, 2h or 1d");
-        if (check_bounds(e, u, err, errcap) != OS_OK)
-            return OS_ERR_INVALID;
-        *CFG_FIELD(cfg, e, uint64_t) = u;
-        break;
+        return set_number(e, cfg, value, err, errcap);
     case OS_CFG_LOG_LEVEL: {
         os_log_level lv;
         if (os_log_level_parse(&lv, value) != OS_OK)

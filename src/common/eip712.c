@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "openseed/hex.h"
 #include "openseed/keccak.h"
 #include "openseed/secp.h"
 
@@ -35,17 +36,6 @@ static void put_u64(uint8_t out[32], uint64_t v)
 static void hash_str(uint8_t out[32], const char *s)
 {
     os_keccak256(out, s, s != NULL ? strlen(s) : 0);
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 void os_eip712_digest(uint8_t out[32], const uint8_t domain_separator[32],
@@ -452,7 +442,7 @@ static os_err encode_int(uint8_t out[32], const json_t *v, unsigned width, int i
             neg = 1, i = 1;
         if (len - i > 2 && s[i] == '0' && s[i + 1] == 'x') {
             for (i += 2; i < len; i++) {
-                int d = hexval((unsigned char)s[i]);
+                int d = os_hex_digit(s[i]);
                 if (d < 0)
                     return OS_ERR_INVALID;
                 if (w[3] >> 60)
@@ -518,30 +508,39 @@ static os_err hex_value(const json_t *v, const char **digits, size_t *ndigits)
     return OS_OK;
 }
 
+/*
+ * Decodes exactly n/2 bytes from the n hex digits d into out. A count check, since os_hex_decode
+ * would skip a "0x" that stands at the front of the digits (as in the value "0x0x12").
+ */
+static os_err unhex(uint8_t *out, const char *d, size_t n)
+{
+    size_t got;
+
+    if (os_hex_decode(out, n / 2, &got, d, n) != OS_OK || got != n / 2)
+        return OS_ERR_INVALID;
+    return OS_OK;
+}
+
 static os_err encode_bytes(uint8_t out[32], const json_t *v)
 {
     uint8_t buf[256];
     const char *d;
-    size_t nd, n = 0;
+    size_t nd;
     os_keccak_ctx k;
     os_err err = hex_value(v, &d, &nd);
 
     if (err != OS_OK)
         return err;
+    /* hashed a chunk at a time, so a long value needs no allocation */
     os_keccak256_init(&k);
-    for (size_t i = 0; i < nd; i += 2) {
-        int hi = hexval((unsigned char)d[i]), lo = hexval((unsigned char)d[i + 1]);
-        if (hi < 0 || lo < 0) {
+    for (size_t i = 0; i < nd; i += 2 * sizeof(buf)) {
+        size_t take = nd - i < 2 * sizeof(buf) ? nd - i : 2 * sizeof(buf);
+        if (unhex(buf, d + i, take) != OS_OK) {
             os_keccak256_final(&k, out);
             return OS_ERR_INVALID;
         }
-        buf[n++] = (uint8_t)(hi << 4 | lo);
-        if (n == sizeof(buf)) {
-            os_keccak256_update(&k, buf, n);
-            n = 0;
-        }
+        os_keccak256_update(&k, buf, take / 2);
     }
-    os_keccak256_update(&k, buf, n);
     os_keccak256_final(&k, out);
     return OS_OK;
 }
@@ -557,13 +556,7 @@ static os_err encode_bytesn(uint8_t out[32], const json_t *v, unsigned width)
     if (nd != 2 * (size_t)width)
         return OS_ERR_INVALID;
     memset(out, 0, 32);
-    for (size_t i = 0; i < width; i++) {
-        int hi = hexval((unsigned char)d[2 * i]), lo = hexval((unsigned char)d[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return OS_ERR_INVALID;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return OS_OK;
+    return unhex(out, d, nd);
 }
 
 static os_err encode_atomic(uint8_t out[32], enum kind kind, unsigned width, const json_t *v)

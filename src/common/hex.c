@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-static int nibble(char c)
+int os_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -51,7 +51,7 @@ os_err os_hex_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *
     if (in_len / 2 > out_cap)
         return OS_ERR_TOOBIG;
     for (size_t i = 0; i < in_len; i += 2) {
-        int hi = nibble(in[i]), lo = nibble(in[i + 1]);
+        int hi = os_hex_digit(in[i]), lo = os_hex_digit(in[i + 1]);
         if (hi < 0 || lo < 0)
             return OS_ERR_INVALID;
         out[i / 2] = (uint8_t)(hi << 4 | lo);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "openseed/hex.h"
+#include "openseed/money.h"
 
 __attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errcap, const char *fmt,
                                                          ...)
@@ -69,6 +70,12 @@ static int depth_exceeded(const char *buf, size_t len, int max_depth)
 os_err os_json_parse(json_t **out, const char *buf, size_t len, size_t max_bytes, int max_depth,
                      char *err, size_t errcap)
 {
+    return os_json_parse_flags(out, buf, len, max_bytes, max_depth, 0, err, errcap);
+}
+
+os_err os_json_parse_flags(json_t **out, const char *buf, size_t len, size_t max_bytes,
+                           int max_depth, unsigned flags, char *err, size_t errcap)
+{
     json_error_t jerr;
     json_t *v;
 
@@ -88,7 +95,9 @@ os_err os_json_parse(json_t **out, const char *buf, size_t len, size_t max_bytes
         seterr(err, errcap, "JSON nested deeper than %d levels", max_depth);
         return OS_ERR_TOOBIG;
     }
-    v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    v = json_loadb(buf, len,
+                   JSON_REJECT_DUPLICATES | ((flags & OS_JSON_ALLOW_NUL) ? JSON_ALLOW_NUL : 0),
+                   &jerr);
     if (v == NULL) {
         /* jansson appends " near '<token>'": cut it so no input is echoed. */
         char *near = strstr(jerr.text, " near ");
@@ -113,21 +122,36 @@ static os_err lookup(const json_t **v, const json_t *obj, const char *key, char 
     return OS_OK;
 }
 
+/* The JSON types a getter accepts, as a mask of 1 << json_type. */
+#define T_STRING (1u << JSON_STRING)
+#define T_INTEGER (1u << JSON_INTEGER)
+#define T_BOOL ((1u << JSON_TRUE) | (1u << JSON_FALSE))
+#define T_OBJECT (1u << JSON_OBJECT)
+#define T_ARRAY (1u << JSON_ARRAY)
+
 /*
- * Shared front of every getter: finds key, and reports whether it is absent (missing or null, which
- * optional getters treat alike). Required getters turn absence into OS_ERR_NOTFOUND.
+ * Shared front of every getter: finds key and checks its type against the mask `types`, naming
+ * what was wanted (`want`, e.g. "a string") when it does not match. *v is NULL when the field is
+ * absent, which optional getters accept (missing or null alike) and required ones turn into
+ * OS_ERR_NOTFOUND; a null in a required field is the wrong type.
  */
-static os_err find(const json_t **v, int *absent, const json_t *obj, const char *key, int required,
-                   char *err, size_t errcap)
+static os_err find(const json_t **v, const json_t *obj, const char *key, int required,
+                   unsigned types, const char *want, char *err, size_t errcap)
 {
     os_err rc = lookup(v, obj, key, err, errcap);
 
     if (rc != OS_OK)
         return rc;
-    *absent = (*v == NULL || (!required && json_is_null(*v)));
-    if (*absent && required) {
+    if (*v == NULL || (!required && json_is_null(*v))) {
+        *v = NULL;
+        if (!required)
+            return OS_OK;
         seterr(err, errcap, "missing field \"%s\"", key);
         return OS_ERR_NOTFOUND;
+    }
+    if ((types & (1u << json_typeof(*v))) == 0) {
+        seterr(err, errcap, "field \"%s\" must be %s", key, want);
+        return OS_ERR_INVALID;
     }
     return OS_OK;
 }
@@ -136,18 +160,13 @@ static os_err str_field(const char **out, const json_t *obj, const char *key, si
                         int required, char *err, size_t errcap)
 {
     const json_t *v;
-    int absent;
-    os_err rc = find(&v, &absent, obj, key, required, err, errcap);
+    os_err rc = find(&v, obj, key, required, T_STRING, "a string", err, errcap);
 
     if (rc != OS_OK)
         return rc;
-    if (absent) {
+    if (v == NULL) {
         *out = NULL;
         return OS_OK;
-    }
-    if (!json_is_string(v)) {
-        seterr(err, errcap, "field \"%s\" must be a string", key);
-        return OS_ERR_INVALID;
     }
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
@@ -176,46 +195,21 @@ os_err os_json_opt_str(const char **out, const json_t *obj, const char *key, siz
     return str_field(out, obj, key, max_len, 0, err, errcap);
 }
 
-/* Strict decimal: digits only, no leading zero but "0", at most UINT64_MAX. */
-static os_err parse_decimal(uint64_t *out, const char *s, size_t n)
-{
-    uint64_t v = 0;
-
-    if (n == 0 || (s[0] == '0' && n > 1))
-        return OS_ERR_INVALID;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return OS_ERR_INVALID;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return OS_ERR_RANGE;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return OS_OK;
-}
-
 static os_err u64_str_field(uint64_t *out, const json_t *obj, const char *key, int required,
                             uint64_t dflt, char *err, size_t errcap)
 {
     const json_t *v;
-    int absent;
-    os_err rc = find(&v, &absent, obj, key, required, err, errcap);
+    uint64_t x;
+    os_err rc = find(&v, obj, key, required, T_STRING, "a decimal string", err, errcap);
 
     if (rc != OS_OK)
         return rc;
-    if (absent) {
+    if (v == NULL) {
         *out = dflt;
         return OS_OK;
     }
-    if (!json_is_string(v)) {
-        seterr(err, errcap, "field \"%s\" must be a decimal string", key);
-        return OS_ERR_INVALID;
-    }
-    uint64_t x;
-    rc = parse_decimal(&x, json_string_value(v), json_string_length(v));
+    /* the wire form of amounts: digits, no leading zero but "0", at most UINT64_MAX */
+    rc = os_money_parse_json(&x, v);
     if (rc == OS_ERR_RANGE) {
         seterr(err, errcap, "field \"%s\" is out of range", key);
         return rc;
@@ -223,7 +217,7 @@ static os_err u64_str_field(uint64_t *out, const json_t *obj, const char *key, i
     if (rc != OS_OK) {
         seterr(err, errcap, "field \"%s\" must be a decimal string of digits without leading zeros",
                key);
-        return rc;
+        return OS_ERR_INVALID;
     }
     *out = x;
     return OS_OK;
@@ -245,18 +239,13 @@ static os_err u64_field(uint64_t *out, const json_t *obj, const char *key, int r
                         uint64_t dflt, char *err, size_t errcap)
 {
     const json_t *v;
-    int absent;
-    os_err rc = find(&v, &absent, obj, key, required, err, errcap);
+    os_err rc = find(&v, obj, key, required, T_INTEGER, "an integer", err, errcap);
 
     if (rc != OS_OK)
         return rc;
-    if (absent) {
+    if (v == NULL) {
         *out = dflt;
         return OS_OK;
-    }
-    if (!json_is_integer(v)) {
-        seterr(err, errcap, "field \"%s\" must be an integer", key);
-        return OS_ERR_INVALID;
     }
     json_int_t i = json_integer_value(v);
     if (i < 0) {
@@ -282,21 +271,11 @@ static os_err bool_field(bool *out, const json_t *obj, const char *key, int requ
                          char *err, size_t errcap)
 {
     const json_t *v;
-    int absent;
-    os_err rc = find(&v, &absent, obj, key, required, err, errcap);
+    os_err rc = find(&v, obj, key, required, T_BOOL, "true or false", err, errcap);
 
-    if (rc != OS_OK)
-        return rc;
-    if (absent) {
-        *out = dflt;
-        return OS_OK;
-    }
-    if (!json_is_boolean(v)) {
-        seterr(err, errcap, "field \"%s\" must be true or false", key);
-        return OS_ERR_INVALID;
-    }
-    *out = json_is_true(v);
-    return OS_OK;
+    if (rc == OS_OK)
+        *out = v == NULL ? dflt : json_is_true(v);
+    return rc;
 }
 
 os_err os_json_get_bool(bool *out, const json_t *obj, const char *key, char *err, size_t errcap)
@@ -326,8 +305,7 @@ os_err os_json_get_hex(uint8_t *out, size_t len, const json_t *obj, const char *
     /* Every digit is checked before decoding so out stays untouched on failure. */
     int ok = strlen(s) == 2 + 2 * len && s[0] == '0' && s[1] == 'x';
     for (size_t i = 2; ok && s[i] != '\0'; i++)
-        ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-             (s[i] >= 'A' && s[i] <= 'F');
+        ok = os_hex_digit(s[i]) >= 0;
     if (!ok || os_hex_decode_exact(out, len, s) != OS_OK) {
         seterr(err, errcap, "field \"%s\" must be 0x and %zu hex digits", key, 2 * len);
         return OS_ERR_INVALID;
@@ -339,21 +317,11 @@ static os_err object_field(const json_t **out, const json_t *obj, const char *ke
                            char *err, size_t errcap)
 {
     const json_t *v;
-    int absent;
-    os_err rc = find(&v, &absent, obj, key, required, err, errcap);
+    os_err rc = find(&v, obj, key, required, T_OBJECT, "an object", err, errcap);
 
-    if (rc != OS_OK)
-        return rc;
-    if (absent) {
-        *out = NULL;
-        return OS_OK;
-    }
-    if (!json_is_object(v)) {
-        seterr(err, errcap, "field \"%s\" must be an object", key);
-        return OS_ERR_INVALID;
-    }
-    *out = v;
-    return OS_OK;
+    if (rc == OS_OK)
+        *out = v;
+    return rc;
 }
 
 os_err os_json_get_object(const json_t **out, const json_t *obj, const char *key, char *err,
@@ -372,20 +340,11 @@ static os_err array_field(const json_t **out, const json_t *obj, const char *key
                           int required, char *err, size_t errcap)
 {
     const json_t *v;
-    int absent;
-    os_err rc = find(&v, &absent, obj, key, required, err, errcap);
+    os_err rc = find(&v, obj, key, required, T_ARRAY, "an array", err, errcap);
 
     if (rc != OS_OK)
         return rc;
-    if (absent) {
-        *out = NULL;
-        return OS_OK;
-    }
-    if (!json_is_array(v)) {
-        seterr(err, errcap, "field \"%s\" must be an array", key);
-        return OS_ERR_INVALID;
-    }
-    if (json_array_size(v) > max_items) {
+    if (v != NULL && json_array_size(v) > max_items) {
         seterr(err, errcap, "field \"%s\" has more than %zu items", key, max_items);
         return OS_ERR_TOOBIG;
     }

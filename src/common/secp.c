@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "openseed/ct.h"
+#include "openseed/hex.h"
 #include "openseed/keccak.h"
 
 static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
@@ -229,42 +230,24 @@ void os_eip55_format(char out[OS_ADDRESS_STR_LEN], const uint8_t addr[OS_ADDRESS
     out[42] = '\0';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 os_err os_eip55_parse(uint8_t addr[OS_ADDRESS_LEN], const char *text)
 {
     char lower[40];
     uint8_t h[32], tmp[OS_ADDRESS_LEN];
     int has_lower = 0, has_upper = 0;
 
-    if (text == NULL || text[0] != '0' || text[1] != 'x')
+    /* the decoder also takes "0X"; an address is written with "0x" only */
+    if (text == NULL || text[0] != '0' || text[1] != 'x' ||
+        os_hex_decode_exact(tmp, sizeof(tmp), text) != OS_OK)
         return OS_ERR_INVALID;
     for (size_t i = 0; i < 40; i++) {
         char c = text[2 + i];
-        int v = hexval(c); /* stops at a NUL before 40 digits: hexval('\0') is -1 */
-        if (v < 0)
-            return OS_ERR_INVALID;
         if (c >= 'a' && c <= 'f')
             has_lower = 1;
         else if (c >= 'A' && c <= 'F')
             has_upper = 1;
         lower[i] = (c >= 'A' && c <= 'F') ? (char)(c - 'A' + 'a') : c;
-        if (i % 2 == 0)
-            tmp[i / 2] = (uint8_t)(v << 4);
-        else
-            tmp[i / 2] |= (uint8_t)v;
     }
-    if (text[42] != '\0')
-        return OS_ERR_INVALID;
     if (has_lower && has_upper) {
         eip55_hash(h, lower);
         for (size_t i = 0; i < 40; i++) {

@@ -9,19 +9,15 @@
 #include <stdint.h>
 
 #include "openseed/config.h"
-#include "openseed/log.h"
+#include "openseed/node.h"
 
 typedef struct rg_config {
-    os_cfg_listen listen;
-    char *data_dir;
-    os_log_level log_level;
-    os_cfg_list registry; /* peer registries (reserved for federation) */
-    char *rpc;            /* chain JSON-RPC, to check feedback vouchers; may be NULL */
-    uint64_t chain_id;
-    os_cfg_address escrow; /* may be unset */
-    os_cfg_address usdc;
+    /* registry: peers (reserved for federation); rpc, to check feedback vouchers, and escrow are
+     * optional */
+    os_node_config node;
     uint64_t heartbeat_interval; /* seconds; told to sellers in the announce reply */
 } rg_config;
+OS_NODE_CONFIG_FIRST(rg_config);
 
 /* The table; load with os_cfg_load(&rg_config_program, &cfg, …), release with os_cfg_free. */
 extern const os_cfg_program rg_config_program;

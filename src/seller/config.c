@@ -27,49 +27,10 @@ static os_err check_upstream(const char *value, char *err, size_t errcap)
 static const char *const upstream_apis[] = {"openai", "anthropic", NULL};
 
 static const os_cfg_entry entries[] = {
-    {.name = "listen",
-     .type = OS_CFG_LISTEN,
-     .offset = OFF(listen),
-     .dflt = "0.0.0.0:8378",
-     .help = "address and port to serve paid inference on"},
-    {.name = "data_dir",
-     .type = OS_CFG_PATH,
-     .offset = OFF(data_dir),
-     .dflt = "/var/lib/openseed",
-     .meta = "DIR",
-     .help = "directory for seller.db"},
-    {.name = "log_level",
-     .type = OS_CFG_LOG_LEVEL,
-     .offset = OFF(log_level),
-     .dflt = "info",
-     .meta = "error|warn|info|debug",
-     .help = "least severe level to log"},
-    {.name = "registry",
-     .type = OS_CFG_URL,
-     .flags = OS_CFG_REQUIRED | OS_CFG_REPEATABLE,
-     .offset = OFF(registry),
-     .help = "a registry to announce to; give several for redundancy"},
-    {.name = "rpc",
-     .type = OS_CFG_URL,
-     .flags = OS_CFG_REQUIRED | OS_CFG_SECRET,
-     .offset = OFF(rpc),
-     .help = "chain JSON-RPC URL (never printed: URLs often embed an API key)"},
-    {.name = "chain_id",
-     .type = OS_CFG_U64,
-     .offset = OFF(chain_id),
-     .dflt = "8453",
-     .min = 1,
-     .help = "EVM chain id (8453 is Base)"},
-    {.name = "escrow",
-     .type = OS_CFG_ADDRESS,
-     .flags = OS_CFG_REQUIRED,
-     .offset = OFF(escrow),
-     .help = "OpenSeedChannels escrow contract"},
-    {.name = "usdc",
-     .type = OS_CFG_ADDRESS,
-     .offset = OFF(usdc),
-     .dflt = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-     .help = "USDC token contract"},
+    OS_NODE_CFG_ENTRIES(sl_config, "0.0.0.0:8378", "address and port to serve paid inference on",
+                        "/var/lib/openseed", "directory for seller.db", OS_CFG_REQUIRED,
+                        "a registry to announce to; give several for redundancy",
+                        "chain JSON-RPC URL (never printed: URLs often embed an API key)"),
     {.name = "endpoint",
      .type = OS_CFG_URL,
      .flags = OS_CFG_REQUIRED,
@@ -122,8 +83,8 @@ static void validate(const void *cfgp, os_cfg_report *rep)
                      "admin_listen: %s is not a loopback address, so admin_token_file is "
                      "required",
                      cfg->admin_listen.host);
-    if (cfg->admin_listen.port != 0 && cfg->admin_listen.port == cfg->listen.port &&
-        strcmp(cfg->admin_listen.host, cfg->listen.host) == 0)
+    if (cfg->admin_listen.port != 0 && cfg->admin_listen.port == cfg->node.listen.port &&
+        strcmp(cfg->admin_listen.host, cfg->node.listen.host) == 0)
         os_cfg_error(rep, "admin_listen: must differ from listen");
 }
 

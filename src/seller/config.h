@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "openseed/config.h"
-#include "openseed/log.h"
+#include "openseed/node.h"
 
 /* Values of upstream_api, in the order of the table's choices. */
 typedef enum sl_upstream_api {
@@ -18,14 +18,7 @@ typedef enum sl_upstream_api {
 } sl_upstream_api;
 
 typedef struct sl_config {
-    os_cfg_listen listen;
-    char *data_dir;
-    os_log_level log_level;
-    os_cfg_list registry; /* registries to announce to; at least one */
-    char *rpc;            /* chain JSON-RPC (secret: may embed an API key) */
-    uint64_t chain_id;
-    os_cfg_address escrow;
-    os_cfg_address usdc;
+    os_node_config node;     /* registry: where to announce, at least one; rpc and escrow set */
     char *endpoint;          /* public URL buyers reach this seller at */
     char *upstream;          /* an http(s) URL, or "builtin:echo" */
     int upstream_api;        /* sl_upstream_api */
@@ -34,6 +27,7 @@ typedef struct sl_config {
     char *admin_token_file; /* may be NULL only while admin_listen is loopback */
     char *node_key;
 } sl_config;
+OS_NODE_CONFIG_FIRST(sl_config);
 
 /* The table; load with os_cfg_load(&sl_config_program, &cfg, …), release with os_cfg_free. */
 extern const os_cfg_program sl_config_program;

@@ -1,55 +1,41 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * openseed-seller's entry point: loads the configuration (defaults, --config file, flags) and
- * answers --help, --version, --check-config and --print-config. The seller service itself is a
- * later piece of work, so a normal start says so in the log and exits with status 1 instead of
- * pretending to serve.
+ * openseed-seller's entry point: os_node_main loads the configuration (defaults, --config file,
+ * flags), answers --help, --version, --check-config and --print-config, and logs what was loaded.
+ * The seller service itself is a later piece of work, so a normal start says so in the log and
+ * exits with status 1 instead of pretending to serve.
  */
-#include <stdio.h>
-
-#include "openseed/config.h"
-#include "openseed/init.h"
-#include "openseed/log.h"
+#include "openseed/node.h"
 
 #include "config.h"
 
-static int run(const sl_config *cfg, const char *config_file)
+static void describe(os_log_event *ev, const void *cfgp)
 {
-    os_logger lg;
-    os_log_event ev;
-    char listen[OS_CFG_LISTEN_STR_LEN], admin[OS_CFG_LISTEN_STR_LEN];
+    const sl_config *cfg = cfgp;
+    char admin[OS_CFG_LISTEN_STR_LEN];
 
-    os_logger_init(&lg, "seller", cfg->log_level);
-    if (os_init() != OS_OK) {
-        os_log_error(&lg, "cannot initialise libcommon");
-        return 1;
-    }
-    os_cfg_listen_format(listen, &cfg->listen);
     os_cfg_listen_format(admin, &cfg->admin_listen);
-    if (os_log_begin(&ev, &lg, OS_LOG_INFO, "configuration loaded")) {
-        os_log_kv(&ev, "config", "%s", config_file != NULL ? config_file : "(none)");
-        os_log_kv(&ev, "listen", "%s", listen);
-        os_log_kv(&ev, "admin_listen", "%s", admin);
-        os_log_kv(&ev, "data_dir", "%s", cfg->data_dir);
-        os_log_kv(&ev, "endpoint", "%s", cfg->endpoint);
-        os_log_kv(&ev, "registries", "%zu", cfg->registry.n);
-        os_log_kv(&ev, "chain_id", "%llu", (unsigned long long)cfg->chain_id);
-        os_log_end(&ev);
-    }
-    os_log_info(&lg, "serving is not built yet (the seller service is a later issue); exiting");
+    os_log_kv(ev, "admin_listen", "%s", admin);
+    os_log_kv(ev, "endpoint", "%s", cfg->endpoint);
+    os_log_kv(ev, "registries", "%zu", cfg->node.registry.n);
+}
+
+static int run(const void *cfg, os_logger *lg)
+{
+    (void)cfg;
+    os_log_info(lg, "serving is not built yet (the seller service is a later issue); exiting");
     return 1;
 }
 
 int main(int argc, char **argv)
 {
+    static const os_node_program prog = {
+        .config = &sl_config_program,
+        .component = "seller",
+        .describe = describe,
+        .run = run,
+    };
     sl_config cfg;
-    os_cfg_report rep;
-    os_err rc = os_cfg_load(&sl_config_program, &cfg, &rep, argc, argv);
-    int status = os_cfg_dispatch(&sl_config_program, &cfg, &rep, rc, stdout, stderr);
 
-    if (status < 0)
-        status = run(&cfg, rep.config_file);
-    os_cfg_free(&sl_config_program, &cfg);
-    os_cfg_report_free(&rep);
-    return status;
+    return os_node_main(&prog, &cfg, argc, argv);
 }

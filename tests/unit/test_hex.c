@@ -2,6 +2,30 @@
 /* Hex encoding and strict decoding. */
 #include "testutil.h"
 
+static void test_digit(void **state)
+{
+    /* the boundaries of each range and the characters just outside them */
+    static const char bad[] = {'/', ':', '@', 'G', '`', 'g', 'x', 'X', ' ', '\0'};
+    int accepted = 0;
+    (void)state;
+    assert_int_equal(os_hex_digit('0'), 0);
+    assert_int_equal(os_hex_digit('9'), 9);
+    assert_int_equal(os_hex_digit('a'), 10);
+    assert_int_equal(os_hex_digit('f'), 15);
+    assert_int_equal(os_hex_digit('A'), 10);
+    assert_int_equal(os_hex_digit('F'), 15);
+    assert_int_equal(os_hex_digit('c'), os_hex_digit('C'));
+    for (size_t i = 0; i < sizeof(bad); i++)
+        assert_int_equal(os_hex_digit(bad[i]), -1);
+    /* high-bit bytes, e.g. '0' | 0x80, whatever the signedness of char */
+    assert_int_equal(os_hex_digit((char)0xb0), -1);
+    assert_int_equal(os_hex_digit((char)0xff), -1);
+    /* exactly 0-9, a-f and A-F among all 256 byte values */
+    for (int c = 0; c < 256; c++)
+        accepted += os_hex_digit((char)c) >= 0;
+    assert_int_equal(accepted, 22);
+}
+
 static void test_encode(void **state)
 {
     const uint8_t in[] = {0x00, 0x01, 0xab, 0xff};
@@ -65,6 +89,7 @@ static void test_roundtrip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_digit),
         cmocka_unit_test(test_encode),
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_decode_exact),
