@@ -202,8 +202,8 @@ OS_WUR os_err os_chain_receipt_get(os_chain *ch, os_chain_receipt **rc, os_chain
                                    const uint8_t hash[32]);
 void os_chain_receipt_free(os_chain_receipt *rc);
 
-/* Polls every poll_ms until the transaction has `confirmations` confirmations (1 = mined);
- * OS_ERR_TIMEOUT after timeout_ms. Transport errors while polling are retried until the deadline.
+/* Polls until the transaction has `confirmations` confirmations (1 = mined), first after 10 ms and
+ * then at doubling intervals up to poll_ms; OS_ERR_TIMEOUT after timeout_ms. Transport errors while polling are retried until the deadline.
  */
 OS_WUR os_err os_chain_wait_receipt(os_chain *ch, os_chain_receipt **rc, os_chain_error *err,
                                     const uint8_t hash[32], uint64_t confirmations, long timeout_ms,

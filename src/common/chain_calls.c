@@ -583,6 +583,7 @@ os_err os_chain_wait_receipt(os_chain *ch, os_chain_receipt **rc, os_chain_error
                              long poll_ms)
 {
     long long deadline;
+    long interval = 10; /* a fast chain (a devnet) mines in milliseconds: ask soon, then back off */
     os_err e;
 
     ENTRY(err);
@@ -608,7 +609,10 @@ os_err os_chain_wait_receipt(os_chain *ch, os_chain_receipt **rc, os_chain_error
         left = deadline - os_chain_now_ms();
         if (left <= 0)
             break;
-        os_chain_sleep_ms(left < poll_ms ? (long)left : poll_ms);
+        if (interval > poll_ms)
+            interval = poll_ms;
+        os_chain_sleep_ms(left < interval ? (long)left : interval);
+        interval *= 2;
     }
     os_chain_err_set(err, OS_CHAIN_FAIL_NONE,
                      "no receipt with %" PRIu64 " confirmation(s) within %ld ms", confirmations,
