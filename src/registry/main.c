@@ -1,19 +1,54 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * openseed-registry's entry point: os_node_main loads the configuration (defaults, --config file,
- * flags), answers --help, --version, --check-config and --print-config, and logs what was loaded.
- * The registry service itself is a later piece of work, so a normal start says so in the log and
- * exits with status 1 instead of pretending to serve.
+ * flags), answers --help, --version, --check-config and --print-config, and logs what was loaded;
+ * run() then starts the registry core and waits for SIGTERM or SIGINT, on which the core drains
+ * the requests in flight, writes pending heartbeats and closes the database before the process
+ * exits 0. The signals are blocked in every thread and taken with sigwait, so no handler runs
+ * inside the server's threads.
  */
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
 #include "openseed/node.h"
 
 #include "config.h"
+#include "registry.h"
 
-static int run(const void *cfg, os_logger *lg)
+static int run(const void *vcfg, os_logger *lg)
 {
-    (void)cfg;
-    os_log_info(lg, "serving is not built yet (the registry service is a later issue); exiting");
-    return 1;
+    const rg_config *cfg = vcfg;
+    rg_registry *rg = NULL;
+    sigset_t set;
+    int sig = 0;
+    os_err rc;
+
+    /* Before any thread exists, so every thread inherits the mask. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
+        os_log_error(lg, "cannot block SIGTERM and SIGINT");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    if ((rc = rg_registry_new(&rg, cfg, lg)) != OS_OK) {
+        os_log_error(lg, "cannot start the registry: %s", os_strerror(rc));
+        return 1;
+    }
+    if ((rc = rg_registry_start(rg)) != OS_OK) {
+        os_log_error(lg, "cannot listen: %s", os_strerror(rc));
+        rg_registry_free(rg);
+        return 1;
+    }
+    while (sigwait(&set, &sig) != 0)
+        ;
+    os_log_info(lg, "stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rg_registry_stop(rg);
+    rg_registry_free(rg);
+    return 0;
 }
 
 int main(int argc, char **argv)
