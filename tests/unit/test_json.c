@@ -128,6 +128,27 @@ static void test_duplicates_and_syntax(void **state)
     assert_non_null(strstr(err, "duplicate"));
 }
 
+/* OS_JSON_ALLOW_NUL admits \u0000 (anvil's revert messages carry raw bytes), and only with the flag;
+ * the typed getter still refuses such a string. */
+static void test_allow_nul_flag(void **state)
+{
+    static const char doc[] = "{\"m\":\"a\\u0000b\"}";
+    char err[OS_JSON_ERR_LEN];
+    const char *m = NULL;
+    json_t *v = NULL;
+    (void)state;
+    assert_int_equal(os_json_parse_flags(&v, doc, strlen(doc), 1024, 8, 0, err, sizeof(err)),
+                     OS_ERR_INVALID);
+    assert_null(v);
+    assert_int_equal(
+        os_json_parse_flags(&v, doc, strlen(doc), 1024, 8, OS_JSON_ALLOW_NUL, err, sizeof(err)),
+        OS_OK);
+    assert_non_null(v);
+    assert_int_equal(json_string_length(json_object_get(v, "m")), 3);
+    assert_int_not_equal(os_json_get_str(&m, v, "m", 64, err, sizeof(err)), OS_OK);
+    json_decref(v);
+}
+
 static void test_get_str(void **state)
 {
     char err[OS_JSON_ERR_LEN];
@@ -408,6 +429,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_depth_limit),      cmocka_unit_test(test_depth_ignores_strings),
         cmocka_unit_test(test_size_cap),         cmocka_unit_test(test_duplicates_and_syntax),
+        cmocka_unit_test(test_allow_nul_flag),
         cmocka_unit_test(test_get_str),          cmocka_unit_test(test_get_u64_str),
         cmocka_unit_test(test_get_u64_bool),     cmocka_unit_test(test_get_hex),
         cmocka_unit_test(test_get_object_array), cmocka_unit_test(test_check_keys),

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The HTTP server every daemon uses, over libmicrohttpd: a route table, bounded requests (body,
+ * header and connection limits, timeouts), per-source rate limiting with X-RateLimit-* headers and
+ * 429s, OpenAI-shaped error bodies, and a graceful stop that drains requests in flight.
+ *
+ * A handler runs on one of the server's threads with the whole request (body already read and
+ * capped) and fills a response; it never blocks on another request. One server object per listener;
+ * several servers may run in one process.
+ *
+ * Behaviour the routes can rely on:
+ * - HEAD is served by the GET route of the same path (MHD drops the body).
+ * - A Content-Length over max_body is answered 413 before any of the body is read; a chunked body
+ *   that grows past it is discarded as it arrives (up to max(max_body, 1 MiB) more bytes, after
+ *   which the connection is closed without a reply) and answered 413 once it ends.
+ * - Rate limiting (rate_per_s > 0) applies to every request except routes with no_rate_limit,
+ *   unknown paths included, before the body is read. The key is the client address; an IPv6 client
+ *   is keyed by its /64, which is what one subscriber usually holds. Every limited response carries
+ *   X-RateLimit-Limit (the burst), X-RateLimit-Remaining (whole requests left now) and
+ *   X-RateLimit-Reset (seconds until the bucket is full again); a refusal is a 429 with type
+ *   "rate_limit_error" and Retry-After (seconds until the next request would be allowed).
+ * - During os_http_server_stop, a new request on a kept-alive connection gets 503 and
+ *   "Connection: close"; requests already started finish normally.
+ * - Malformed HTTP, oversized headers and bad chunk framing are answered by libmicrohttpd itself
+ *   (400/431 with its own short HTML body): they never reach the route table.
+ */
+#ifndef OPENSEED_HTTP_H
+#define OPENSEED_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "openseed/err.h"
+#include "openseed/log.h"
+#include "openseed/metrics.h"
+
+typedef struct os_http_server os_http_server;
+typedef struct os_http_request os_http_request;   /* read-only view, valid during the handler */
+typedef struct os_http_response os_http_response; /* filled by the handler */
+
+/* A handler: ctx is the server's context pointer. It must set a status (default 500 if not). */
+typedef void (*os_http_handler)(void *ctx, const os_http_request *req, os_http_response *res);
+
+/*
+ * A route. path is matched exactly, or as a prefix when it ends in '*' (e.g. "/v1/peers/ *" without
+ * the space): the rest is given by os_http_req_path_rest(). The first matching route wins; a path
+ * that matches with another method gets 405, no match 404 (both OpenAI-shaped).
+ */
+typedef struct os_http_route {
+    const char *method; /* "GET", "POST", ... */
+    const char *path;
+    os_http_handler fn;
+    int no_rate_limit; /* non-zero: exempt (e.g. /healthz, /metrics) */
+} os_http_route;
+
+typedef struct os_http_config {
+    const char *listen;          /* "HOST:PORT" (IPv4 or [IPv6]); port 0 picks a free port */
+    unsigned threads;            /* worker threads (MHD thread pool); 0 = 2 */
+    unsigned max_connections;    /* 0 = 1024 */
+    unsigned per_ip_connections; /* 0 = 64 */
+    unsigned timeout_s;          /* idle connection timeout; 0 = 30 */
+    size_t max_body;             /* request body cap; 0 = 64 KiB; over it: 413 */
+    size_t max_header;           /* per-connection header memory; 0 = 16 KiB */
+    uint32_t rate_per_s;         /* per source address; 0 = no rate limit */
+    uint32_t rate_burst;         /* bucket size; 0 = rate_per_s */
+    unsigned drain_timeout_ms;   /* os_http_server_stop waits this long for requests in flight; 0 = 5000 */
+    const os_logger *log;        /* NULL = default logger */
+    /* Additions (zero keeps the defaults): */
+    size_t rate_capacity; /* sources the limiter tracks at once (LRU); 0 = 65536 */
+    /*
+     * Optional registry the server reports into (it must outlive the server): counter
+     * <prefix>_requests_total{class="1xx".."5xx"}, histogram <prefix>_request_duration_seconds
+     * (headers received to response sent), gauge <prefix>_requests_in_flight and counter
+     * <prefix>_rate_limited_total. Two servers sharing a registry need different prefixes.
+     */
+    os_metrics *metrics;
+    const char *metrics_prefix; /* NULL = "openseed_http" */
+} os_http_config;
+
+/* Creates a server (not yet listening). routes[] and ctx must outlive it. Free with _free.
+ * cfg->listen is parsed and copied here: HOST is an IPv4 literal, a bracketed IPv6 literal,
+ * "localhost", or "" / "*" for every IPv4 address (OS_ERR_INVALID otherwise; no DNS).
+ * OS_ERR_EXISTS when cfg->metrics already holds metrics of the same prefix. */
+OS_WUR os_err os_http_server_new(os_http_server **out, const os_http_config *cfg,
+                                 const os_http_route *routes, size_t n_routes, void *ctx);
+/* Binds and starts serving. OS_ERR_IO if the address cannot be bound. A stopped server may be
+ * started again (port 0 then picks a new port). */
+OS_WUR os_err os_http_server_start(os_http_server *s);
+/* The bound port (useful after listening on port 0); 0 before start. */
+uint16_t os_http_server_port(const os_http_server *s);
+/* Stops accepting, waits for requests in flight (bounded by drain_timeout_ms), then closes. Idempotent. */
+void os_http_server_stop(os_http_server *s);
+/* Stops if needed and frees. NULL-safe. */
+void os_http_server_free(os_http_server *s);
+
+/* Request accessors; returned pointers live as long as the request. */
+const char *os_http_req_method(const os_http_request *r);
+const char *os_http_req_path(const os_http_request *r);
+/* For prefix routes: the part of the path after the prefix ("" if none). */
+const char *os_http_req_path_rest(const os_http_request *r);
+/* A query-string argument, URL-decoded; NULL when absent. */
+const char *os_http_req_query(const os_http_request *r, const char *key);
+/* A request header, case-insensitive name; NULL when absent. */
+const char *os_http_req_header(const os_http_request *r, const char *name);
+/* The body (NUL-terminated one past len for convenience) and its length; "" and 0 when none. */
+const char *os_http_req_body(const os_http_request *r, size_t *len);
+/* The peer's address as text ("127.0.0.1", "::1"), used as the rate-limit key. */
+const char *os_http_req_client(const os_http_request *r);
+
+/* Response builders. Each copies what it is given; the last status/body set wins. data must not
+ * point into the response itself. When a builder fails for lack of memory, the reply becomes a
+ * plain 500 unless a later builder succeeds. os_http_res_header refuses (OS_ERR_INVALID) a name
+ * that is not an HTTP token, a value holding CR, LF or another control character, and
+ * Content-Length or Transfer-Encoding (the server frames the body); "Content-Type" sets the
+ * content type; at most 32 headers and 64 KiB of them (OS_ERR_TOOBIG). */
+void os_http_res_status(os_http_response *res, unsigned status);
+OS_WUR os_err os_http_res_header(os_http_response *res, const char *name, const char *value);
+OS_WUR os_err os_http_res_body(os_http_response *res, const char *content_type, const void *data,
+                               size_t len);
+/* Sets status and a compact JSON body; takes the reference to v (json_decref'd by the server). */
+OS_WUR os_err os_http_res_json(os_http_response *res, unsigned status, json_t *v);
+/*
+ * Sets status and the OpenAI error shape {"error":{"message","type","code"}}. type e.g.
+ * "invalid_request_error"; code may be NULL. The message must not contain secrets.
+ */
+void os_http_res_error(os_http_response *res, unsigned status, const char *type, const char *code,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/*
+ * Parses a JSON request body with the body's size and a depth limit; on failure sets a 400 (or 413)
+ * OpenAI-shaped error on res and returns non-OS_OK. On success the caller owns *out.
+ */
+OS_WUR os_err os_http_req_json(json_t **out, const os_http_request *req, os_http_response *res,
+                               int max_depth);
+
+#endif
