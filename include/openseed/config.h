@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "openseed/err.h"
 #include "openseed/log.h"
@@ -35,7 +36,8 @@ typedef enum os_cfg_type {
     OS_CFG_USDC,      /* uint64_t micro-USDC from human USDC ("5", "1.25"), within [min, max] */
     OS_CFG_DURATION,  /* uint64_t seconds: "90", "90s", "15m", "2h", "1d", within [min, max] */
     OS_CFG_LOG_LEVEL, /* os_log_level: error, warn, info, debug */
-    OS_CFG_LISTEN,    /* os_cfg_listen: "HOST:PORT", "[IPv6]:PORT"; port 0 lets the kernel choose */
+    OS_CFG_LISTEN,    /* os_cfg_listen: "HOST:PORT", "[IPv6]:PORT"; port 0 lets the kernel choose;
+                       * HOST an IP address or localhost (os_cfg_listen_sockaddr) */
     OS_CFG_URL,       /* char *: an http:// or https:// URL without user info */
     OS_CFG_ENUM,      /* int: index of the value in choices */
     OS_CFG_ADDRESS,   /* os_cfg_address: "0x" + 40 hex, EIP-55 checksum when mixed case */
@@ -172,8 +174,18 @@ void os_cfg_print(const os_cfg_program *prog, const void *cfg, FILE *out);
  * and no spaces, control or non-ASCII characters; else OS_ERR_INVALID with a reason. */
 OS_WUR os_err os_cfg_check_url(const char *s, char *err, size_t errcap);
 
-/* Parses "HOST:PORT" (HOST an IPv4 address, a host name, or a bracketed IPv6 address). */
+/* Parses "HOST:PORT" (HOST an IPv4 address, a host name, or a bracketed IPv6 address). Syntax
+ * only: whether the address can be bound is os_cfg_listen_sockaddr's question. */
 OS_WUR os_err os_cfg_parse_listen(os_cfg_listen *out, const char *s, char *err, size_t errcap);
+
+/*
+ * The socket address l binds, found without DNS: l->host must be an IPv4 address, an IPv6 address
+ * or "localhost" (127.0.0.1); another host name is OS_ERR_INVALID with a reason in err. The loader
+ * checks every OS_CFG_LISTEN value with it and the HTTP server (http.h) binds what it returns, so
+ * a configuration that loads names an address the server accepts.
+ */
+OS_WUR os_err os_cfg_listen_sockaddr(struct sockaddr_storage *out, socklen_t *out_len,
+                                     const os_cfg_listen *l, char *err, size_t errcap);
 
 /* Room for os_cfg_listen_format's output: "[" host "]:" port NUL. */
 #define OS_CFG_LISTEN_STR_LEN (OS_CFG_HOST_MAX + 9)

@@ -284,20 +284,48 @@ os_err os_cfg_parse_listen(os_cfg_listen *out, const char *s, char *err, size_t 
     return OS_OK;
 }
 
+os_err os_cfg_listen_sockaddr(struct sockaddr_storage *out, socklen_t *out_len,
+                              const os_cfg_listen *l, char *err, size_t errcap)
+{
+    struct in_addr v4 = {.s_addr = htonl(INADDR_LOOPBACK)};
+    struct in6_addr v6;
+
+    if (out == NULL || out_len == NULL || l == NULL)
+        return fail(err, errcap, "missing address");
+    memset(out, 0, sizeof(*out));
+    if (strcasecmp(l->host, "localhost") == 0 || inet_pton(AF_INET, l->host, &v4) == 1) {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)out;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(l->port);
+        a4->sin_addr = v4;
+        *out_len = sizeof(*a4);
+        return OS_OK;
+    }
+    if (inet_pton(AF_INET6, l->host, &v6) == 1) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(l->port);
+        a6->sin6_addr = v6;
+        *out_len = sizeof(*a6);
+        return OS_OK;
+    }
+    /* a name would need a DNS lookup at start-up, and could then bind somewhere unexpected */
+    return fail(err, errcap, "host must be an IP address or localhost, not a name to look up");
+}
+
 bool os_cfg_listen_is_loopback(const os_cfg_listen *l)
 {
-    struct in_addr a4;
-    struct in6_addr a6;
+    struct sockaddr_storage sa;
+    socklen_t len;
 
-    if (l == NULL)
+    if (os_cfg_listen_sockaddr(&sa, &len, l, NULL, 0) != OS_OK)
         return false;
-    if (strcasecmp(l->host, "localhost") == 0)
-        return true;
-    if (inet_pton(AF_INET, l->host, &a4) == 1)
-        return ((const uint8_t *)&a4.s_addr)[0] == 127;
-    if (inet_pton(AF_INET6, l->host, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6);
-    return false;
+    if (sa.ss_family == AF_INET) {
+        const struct sockaddr_in *a4 = (const struct sockaddr_in *)&sa;
+        return ntohl(a4->sin_addr.s_addr) >> 24 == 127; /* 127.0.0.0/8 */
+    }
+    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&sa;
+    return IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
 }
 
 void os_cfg_listen_format(char out[OS_CFG_LISTEN_STR_LEN], const os_cfg_listen *l)
@@ -522,7 +550,11 @@ os_err os_cfg_field_set(const os_cfg_entry *e, void *cfg, const char *value, cha
     }
     case OS_CFG_LISTEN: {
         os_cfg_listen l;
+        struct sockaddr_storage sa;
+        socklen_t sa_len;
         rc = os_cfg_parse_listen(&l, value, err, errcap);
+        if (rc == OS_OK)
+            rc = os_cfg_listen_sockaddr(&sa, &sa_len, &l, err, errcap);
         if (rc != OS_OK)
             return rc;
         *CFG_FIELD(cfg, e, os_cfg_listen) = l;

@@ -3,7 +3,7 @@
  * The HTTP server of http.h over libmicrohttpd: an epoll thread pool fed by our own accept thread
  * (see accept_loop for why), a route table, capped bodies, per-source token buckets
  * (ratelimit.h), OpenAI-shaped errors, optional metrics, and a stop that drains requests in
- * flight.
+ * flight. The request accessors and response builders a handler uses are in http_message.c.
  *
  * Memory: each TCP connection gets one `conn` (MHD's connection-notify callback allocates it and
  * frees it when the socket closes); every request on that connection reuses it, with its body and
@@ -18,7 +18,7 @@
  * later calls append the body; the last call runs the route's handler and queues its response.
  * MHD's request-completed callback ends the request (metrics, in-flight count).
  */
-#include "openseed/http.h"
+#include "http_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,14 +32,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
-#include "openseed/json.h"
+#include "openseed/config.h"
 #include "openseed/ratelimit.h"
 
 #define DEFAULT_THREADS 2u
@@ -54,42 +53,11 @@
 #define DRAIN_MIN ((size_t)1 << 20)
 /* Buffers larger than this are freed when a request ends instead of kept for the next. */
 #define KEEP_MAX ((size_t)16 << 10)
-#define MAX_RES_HEADERS 32
-#define RES_ARENA_MAX ((size_t)64 << 10)
-#define RES_BODY_MAX ((size_t)256 << 20)
 #define ADDR_TEXT 64
 #define LISTEN_BACKLOG 1024
 
 static const char FALLBACK_500[] =
     "{\"error\":{\"message\":\"internal server error\",\"type\":\"server_error\",\"code\":null}}";
-
-typedef struct res_header {
-    uint32_t name; /* offsets into the arena */
-    uint32_t value;
-} res_header;
-
-struct os_http_response {
-    unsigned status;
-    bool failed; /* a builder ran out of memory: send FALLBACK_500 */
-    char *body;
-    size_t body_len, body_cap;
-    char *arena; /* NUL-terminated header names and values */
-    size_t arena_len, arena_cap;
-    res_header h[MAX_RES_HEADERS];
-    unsigned n_h;
-    int64_t ctype; /* arena offset of the Content-Type value, -1 for none */
-};
-
-struct os_http_request {
-    os_http_server *srv;
-    struct MHD_Connection *mc;
-    const char *method;
-    const char *path;
-    const char *rest;
-    const char *body;
-    size_t body_len;
-    const char *client;
-};
 
 typedef struct conn {
     char client[ADDR_TEXT]; /* os_http_req_client */
@@ -121,8 +89,8 @@ struct os_http_server {
     size_t max_body, max_header, drain_max;
     const os_logger *log;
     struct sockaddr_storage addr;
-    bool v6;
-    char listen[ADDR_TEXT + 8];
+    socklen_t addr_len;
+    char listen[OS_CFG_LISTEN_STR_LEN]; /* as configured, for logs */
     const os_http_route *routes;
     size_t n_routes;
     route_info *ri;
@@ -149,27 +117,6 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Grows *buf to hold at least need bytes (doubling), never past max. */
-static os_err grow(char **buf, size_t *cap, size_t need, size_t max)
-{
-    size_t ncap;
-    char *p;
-
-    if (need <= *cap)
-        return OS_OK;
-    if (need > max)
-        return OS_ERR_TOOBIG;
-    ncap = *cap < 256 ? 256 : *cap;
-    while (ncap < need)
-        ncap = ncap > max / 2 ? max : ncap * 2;
-    p = realloc(*buf, ncap);
-    if (p == NULL)
-        return OS_ERR_NOMEM;
-    *buf = p;
-    *cap = ncap;
-    return OS_OK;
-}
-
 static void trim_buffer(char **buf, size_t *cap)
 {
     if (*cap > KEEP_MAX) {
@@ -181,72 +128,31 @@ static void trim_buffer(char **buf, size_t *cap)
 
 /* ---- listen address ---- */
 
-static os_err parse_port(uint16_t *out, const char *s)
-{
-    unsigned long v = 0;
-
-    if (*s == '\0' || strlen(s) > 5)
-        return OS_ERR_INVALID;
-    for (const char *p = s; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9')
-            return OS_ERR_INVALID;
-        v = v * 10 + (unsigned long)(*p - '0');
-    }
-    if (v > 65535)
-        return OS_ERR_INVALID;
-    *out = (uint16_t)v;
-    return OS_OK;
-}
-
-/* "HOST:PORT" with HOST an IPv4 literal, "[IPv6]", "localhost", "*" or empty (any IPv4). */
+/*
+ * cfg->listen as http.h has it: the config module's parser and bind rules (so a configuration that
+ * loads is one the server binds), plus "" and "*" for every IPv4 address, which a program may pass
+ * although a config file spells it 0.0.0.0.
+ */
 static os_err parse_listen(os_http_server *s, const char *listen)
 {
-    char host[ADDR_TEXT];
-    const char *port;
-    size_t hl;
-    uint16_t p;
+    char any[OS_CFG_LISTEN_STR_LEN + 8], err[128] = "missing or too long";
+    const char *text = listen;
+    os_cfg_listen l;
+    os_err rc = OS_ERR_INVALID;
 
-    if (listen == NULL || strlen(listen) >= sizeof(s->listen))
+    if (listen != NULL && strlen(listen) < sizeof(s->listen)) {
+        if (listen[0] == ':' || (listen[0] == '*' && listen[1] == ':')) {
+            /* cannot truncate: any has room for listen and the 7 bytes of "0.0.0.0" */
+            snprintf(any, sizeof(any), "0.0.0.0%s", strchr(listen, ':'));
+            text = any;
+        }
+        rc = os_cfg_parse_listen(&l, text, err, sizeof(err));
+        if (rc == OS_OK)
+            rc = os_cfg_listen_sockaddr(&s->addr, &s->addr_len, &l, err, sizeof(err));
+    }
+    if (rc != OS_OK) {
+        os_log_error(s->log, "bad listen address (want HOST:PORT or [IPv6]:PORT): %s", err);
         return OS_ERR_INVALID;
-    memset(&s->addr, 0, sizeof(s->addr));
-    if (listen[0] == '[') {
-        const char *close = strchr(listen, ']');
-        if (close == NULL || close[1] != ':')
-            return OS_ERR_INVALID;
-        hl = (size_t)(close - listen - 1);
-        port = close + 2;
-        if (hl == 0 || hl >= sizeof(host))
-            return OS_ERR_INVALID;
-        memcpy(host, listen + 1, hl);
-        host[hl] = '\0';
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&s->addr;
-        if (parse_port(&p, port) != OS_OK || inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
-            return OS_ERR_INVALID;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(p);
-        s->v6 = true;
-    } else {
-        const char *colon = strrchr(listen, ':');
-        if (colon == NULL || memchr(listen, ':', (size_t)(colon - listen)) != NULL)
-            return OS_ERR_INVALID;
-        hl = (size_t)(colon - listen);
-        port = colon + 1;
-        if (hl >= sizeof(host))
-            return OS_ERR_INVALID;
-        memcpy(host, listen, hl);
-        host[hl] = '\0';
-        struct sockaddr_in *a4 = (struct sockaddr_in *)&s->addr;
-        if (parse_port(&p, port) != OS_OK)
-            return OS_ERR_INVALID;
-        if (hl == 0 || strcmp(host, "*") == 0)
-            a4->sin_addr.s_addr = htonl(INADDR_ANY);
-        else if (strcasecmp(host, "localhost") == 0)
-            a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        else if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-            return OS_ERR_INVALID;
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons(p);
-        s->v6 = false;
     }
     snprintf(s->listen, sizeof(s->listen), "%s", listen);
     return OS_OK;
@@ -281,252 +187,6 @@ static void format_client(conn *c, const struct sockaddr *sa)
     }
 }
 
-/* ---- response building ---- */
-
-static void res_reset(os_http_response *res)
-{
-    res->status = 0;
-    res->failed = false;
-    res->body_len = 0;
-    res->arena_len = 0;
-    res->n_h = 0;
-    res->ctype = -1;
-}
-
-/* Copies s into the arena; its offset, or -1 when the arena is full. */
-static int64_t arena_put(os_http_response *res, const char *s)
-{
-    size_t n = strlen(s) + 1;
-    size_t at = res->arena_len;
-
-    if (n > RES_ARENA_MAX || grow(&res->arena, &res->arena_cap, at + n, RES_ARENA_MAX) != OS_OK)
-        return -1;
-    memcpy(res->arena + at, s, n);
-    res->arena_len += n;
-    return (int64_t)at;
-}
-
-static bool token_char(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
-static bool header_name_ok(const char *s)
-{
-    if (s == NULL || *s == '\0')
-        return false;
-    for (; *s != '\0'; s++)
-        if (!token_char((unsigned char)*s))
-            return false;
-    return true;
-}
-
-/* Visible characters, spaces, tabs and obs-text; never CR or LF (no header injection). */
-static bool header_value_ok(const char *s)
-{
-    if (s == NULL)
-        return false;
-    for (; *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-            return false;
-    }
-    return true;
-}
-
-static os_err set_ctype(os_http_response *res, const char *content_type)
-{
-    if (content_type == NULL) {
-        res->ctype = -1;
-        return OS_OK;
-    }
-    if (!header_value_ok(content_type))
-        return OS_ERR_INVALID;
-    res->ctype = arena_put(res, content_type);
-    return res->ctype < 0 ? OS_ERR_TOOBIG : OS_OK;
-}
-
-void os_http_res_status(os_http_response *res, unsigned status)
-{
-    if (res != NULL)
-        res->status = status;
-}
-
-os_err os_http_res_header(os_http_response *res, const char *name, const char *value)
-{
-    int64_t n, v;
-
-    if (res == NULL || !header_name_ok(name) || !header_value_ok(value))
-        return OS_ERR_INVALID;
-    /* MHD frames the body itself */
-    if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Transfer-Encoding") == 0)
-        return OS_ERR_INVALID;
-    if (strcasecmp(name, "Content-Type") == 0)
-        return set_ctype(res, value);
-    if (res->n_h == MAX_RES_HEADERS)
-        return OS_ERR_TOOBIG;
-    n = arena_put(res, name);
-    v = n < 0 ? -1 : arena_put(res, value);
-    if (v < 0)
-        return OS_ERR_TOOBIG;
-    res->h[res->n_h].name = (uint32_t)n;
-    res->h[res->n_h].value = (uint32_t)v;
-    res->n_h++;
-    return OS_OK;
-}
-
-os_err os_http_res_body(os_http_response *res, const char *content_type, const void *data,
-                        size_t len)
-{
-    os_err err;
-
-    if (res == NULL || (data == NULL && len > 0))
-        return OS_ERR_INVALID;
-    err = grow(&res->body, &res->body_cap, len + 1, RES_BODY_MAX);
-    if (err == OS_OK)
-        err = set_ctype(res, content_type);
-    if (err != OS_OK) {
-        res->failed = true;
-        return err;
-    }
-    if (len > 0)
-        memcpy(res->body, data, len);
-    res->body_len = len;
-    res->failed = false;
-    return OS_OK;
-}
-
-static int dump_cb(const char *buf, size_t size, void *data)
-{
-    os_http_response *res = data;
-    if (grow(&res->body, &res->body_cap, res->body_len + size + 1, RES_BODY_MAX) != OS_OK)
-        return -1;
-    memcpy(res->body + res->body_len, buf, size);
-    res->body_len += size;
-    return 0;
-}
-
-os_err os_http_res_json(os_http_response *res, unsigned status, json_t *v)
-{
-    os_err err = OS_OK;
-
-    if (res == NULL || v == NULL) {
-        json_decref(v);
-        return OS_ERR_INVALID;
-    }
-    res->body_len = 0;
-    if (json_dump_callback(v, dump_cb, res, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
-        err = OS_ERR_NOMEM;
-    else
-        err = set_ctype(res, "application/json");
-    json_decref(v);
-    if (err != OS_OK) {
-        res->failed = true;
-        return err;
-    }
-    res->status = status;
-    res->failed = false;
-    return OS_OK;
-}
-
-void os_http_res_error(os_http_response *res, unsigned status, const char *type, const char *code,
-                       const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    char *body;
-
-    if (res == NULL)
-        return;
-    va_start(ap, fmt);
-    if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
-        snprintf(msg, sizeof(msg), "error");
-    va_end(ap);
-    res->status = status;
-    body = os_json_error_body(msg, type != NULL ? type : "server_error", code);
-    if (body == NULL || os_http_res_body(res, "application/json", body, strlen(body)) != OS_OK)
-        res->failed = true;
-    free(body);
-}
-
-/* ---- request accessors ---- */
-
-const char *os_http_req_method(const os_http_request *r)
-{
-    return r != NULL ? r->method : NULL;
-}
-
-const char *os_http_req_path(const os_http_request *r)
-{
-    return r != NULL ? r->path : NULL;
-}
-
-const char *os_http_req_path_rest(const os_http_request *r)
-{
-    return r != NULL ? r->rest : NULL;
-}
-
-const char *os_http_req_query(const os_http_request *r, const char *key)
-{
-    if (r == NULL || key == NULL)
-        return NULL;
-    return MHD_lookup_connection_value(r->mc, MHD_GET_ARGUMENT_KIND, key);
-}
-
-const char *os_http_req_header(const os_http_request *r, const char *name)
-{
-    if (r == NULL || name == NULL)
-        return NULL;
-    return MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, name);
-}
-
-const char *os_http_req_body(const os_http_request *r, size_t *len)
-{
-    if (r == NULL) {
-        if (len != NULL)
-            *len = 0;
-        return "";
-    }
-    if (len != NULL)
-        *len = r->body_len;
-    return r->body;
-}
-
-const char *os_http_req_client(const os_http_request *r)
-{
-    return r != NULL ? r->client : NULL;
-}
-
-os_err os_http_req_json(json_t **out, const os_http_request *req, os_http_response *res,
-                        int max_depth)
-{
-    char err[OS_JSON_ERR_LEN];
-    os_err rc;
-
-    if (out == NULL)
-        return OS_ERR_INVALID;
-    *out = NULL;
-    if (req == NULL || res == NULL)
-        return OS_ERR_INVALID;
-    if (req->body_len == 0) {
-        os_http_res_error(res, 400, "invalid_request_error", NULL,
-                          "request body must be a JSON object");
-        return OS_ERR_INVALID;
-    }
-    rc = os_json_parse(out, req->body, req->body_len, req->srv->max_body, max_depth, err,
-                       sizeof(err));
-    if (rc == OS_OK)
-        return OS_OK;
-    /* TOOBIG from the parser is the depth cap: the body itself already fit under max_body */
-    if (req->body_len > req->srv->max_body)
-        os_http_res_error(res, 413, "invalid_request_error", NULL, "request body too large: %s",
-                          err);
-    else
-        os_http_res_error(res, 400, "invalid_request_error", NULL, "invalid request body: %s", err);
-    return rc;
-}
-
 /* ---- request life ---- */
 
 static const char *const STATUS_CLASSES[] = {"1xx", "2xx", "3xx", "4xx", "5xx", NULL};
@@ -543,7 +203,7 @@ static void begin_request(os_http_server *s, conn *c)
     c->status = 0;
     c->body_len = 0;
     c->t0_ns = now_ns();
-    res_reset(&c->res);
+    os_http_res_reset(&c->res);
     pthread_mutex_lock(&s->mu);
     s->in_flight++;
     pthread_mutex_unlock(&s->mu);
@@ -722,7 +382,7 @@ static enum MHD_Result on_headers(os_http_server *s, conn *c, struct MHD_Connect
             return respond(s, c, mc);
         }
         /* size the buffer once; a failure here just means growing later */
-        (void)grow(&c->body, &c->body_cap, (size_t)clen + 1, s->max_body + 1);
+        (void)os_http_grow(&c->body, &c->body_cap, (size_t)clen + 1, s->max_body + 1);
     }
     return MHD_YES;
 }
@@ -755,7 +415,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
             c->drained += n;
             return c->drained > s->drain_max ? MHD_NO : MHD_YES;
         }
-        if (grow(&c->body, &c->body_cap, c->body_len + n + 1, s->max_body + 1) != OS_OK)
+        if (os_http_grow(&c->body, &c->body_cap, c->body_len + n + 1, s->max_body + 1) != OS_OK)
             return MHD_NO;
         memcpy(c->body + c->body_len, upload_data, n);
         c->body_len += n;
@@ -771,7 +431,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
     }
     if (c->body != NULL)
         c->body[c->body_len] = '\0';
-    c->req.srv = s;
+    c->req.max_body = s->max_body;
     c->req.mc = mc;
     c->req.method = method;
     c->req.path = url;
@@ -807,7 +467,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         c = calloc(1, sizeof(*c));
         if (c == NULL)
             return;
-        c->res.ctype = -1;
+        os_http_res_reset(&c->res);
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         format_client(c, ci != NULL ? ci->client_addr : NULL);
@@ -917,7 +577,6 @@ os_err os_http_server_new(os_http_server **out, const os_http_config *cfg,
     }
     err = parse_listen(s, cfg->listen);
     if (err != OS_OK) {
-        os_log_error(s->log, "bad listen address (want HOST:PORT or [IPv6]:PORT)");
         free(s);
         return err;
     }
@@ -968,16 +627,17 @@ os_err os_http_server_new(os_http_server **out, const os_http_config *cfg,
 static int open_listener(const os_http_server *s)
 {
     int one = 1;
-    socklen_t len = s->v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    int fd = socket(s->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    bool v6 = s->addr.ss_family == AF_INET6;
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
     if (fd < 0)
         return -1;
     /* SO_REUSEADDR allows a restart over TIME_WAIT; never SO_REUSEPORT, which would let two
      * servers share a port without an error */
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        (s->v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
-        bind(fd, (const struct sockaddr *)&s->addr, len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+        (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+        bind(fd, (const struct sockaddr *)&s->addr, s->addr_len) != 0 ||
+        listen(fd, LISTEN_BACKLOG) != 0) {
         int e = errno;
         close(fd);
         errno = e;
