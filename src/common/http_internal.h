@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Private to the HTTP module (http_server.c, http_message.c), never installed or included by
+ * programs: the request view and response buffers a handler sees, which the server fills and
+ * sends and the accessors and builders read and write. The two functions below are external only
+ * because they cross those files, hence their os_ names; nothing outside the module may call them.
+ */
+#ifndef OPENSEED_HTTP_INTERNAL_H
+#define OPENSEED_HTTP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "openseed/http.h"
+
+struct MHD_Connection;
+
+#define HTTP_MAX_RES_HEADERS 32
+
+typedef struct http_res_header {
+    uint32_t name; /* offsets into the arena */
+    uint32_t value;
+} http_res_header;
+
+/* Its buffers are reused by every request on one connection; the server frees them. */
+struct os_http_response {
+    unsigned status;
+    bool failed; /* a builder ran out of memory: the server sends a plain 500 */
+    char *body;
+    size_t body_len, body_cap;
+    char *arena; /* NUL-terminated header names and values */
+    size_t arena_len, arena_cap;
+    http_res_header h[HTTP_MAX_RES_HEADERS];
+    unsigned n_h;
+    int64_t ctype; /* arena offset of the Content-Type value, -1 for none */
+};
+
+/* Filled by the server just before the handler runs; every pointer is borrowed. */
+struct os_http_request {
+    struct MHD_Connection *mc; /* for the query and header lookups */
+    const char *method;
+    const char *path;
+    const char *rest;
+    const char *body; /* NUL-terminated one past body_len */
+    size_t body_len;
+    size_t max_body; /* the server's cap, for os_http_req_json's error */
+    const char *client;
+};
+
+/* Grows *buf to hold at least need bytes (doubling), never past max: OS_ERR_TOOBIG past it,
+ * OS_ERR_NOMEM when realloc fails (*buf is then unchanged). */
+os_err os_http_grow(char **buf, size_t *cap, size_t need, size_t max);
+
+/* Empties res for the next request, keeping its buffers. */
+void os_http_res_reset(os_http_response *res);
+
+#endif
