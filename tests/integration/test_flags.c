@@ -486,7 +486,9 @@ static void test_unknown_flag(void **state)
 static void test_run_is_honest(void **state)
 {
     (void)state;
-    for (size_t d = 0; d < 3; d++) {
+    /* The registry serves now (its run and SIGTERM are tested in test_registry); the seller and
+     * buyer still stop after loading their configuration, and must say so. */
+    for (size_t d = 1; d < 3; d++) {
         char prog[64], want[128];
         snprintf(prog, sizeof(prog), "openseed-%s", daemons[d]);
         const char *args[] = {"--config", good_config(daemons[d]), NULL};
