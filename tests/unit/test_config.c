@@ -8,7 +8,9 @@
  */
 #include "testutil.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -860,6 +862,22 @@ static void test_parsers(void **state)
     assert_int_equal(os_cfg_parse_listen(&l, "node.example:65535", err, sizeof(err)), OS_OK);
     os_cfg_listen_format(text, &l);
     assert_string_equal(text, "node.example:65535");
+
+    /* What can be bound: IP literals and localhost, never a name to look up. */
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    assert_int_equal(os_cfg_parse_listen(&l, "localhost:80", err, sizeof(err)), OS_OK);
+    assert_int_equal(os_cfg_listen_sockaddr(&ss, &sl, &l, err, sizeof(err)), OS_OK);
+    assert_int_equal(ss.ss_family, AF_INET);
+    assert_int_equal(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr), INADDR_LOOPBACK);
+    assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 80);
+    assert_int_equal(os_cfg_parse_listen(&l, "[::1]:8443", err, sizeof(err)), OS_OK);
+    assert_int_equal(os_cfg_listen_sockaddr(&ss, &sl, &l, err, sizeof(err)), OS_OK);
+    assert_int_equal(ss.ss_family, AF_INET6);
+    assert_int_equal(sl, sizeof(struct sockaddr_in6));
+    assert_int_equal(os_cfg_parse_listen(&l, "node.example:80", err, sizeof(err)), OS_OK);
+    assert_int_equal(os_cfg_listen_sockaddr(&ss, &sl, &l, err, sizeof(err)), OS_ERR_INVALID);
+    assert_non_null(strstr(err, "not a name to look up"));
 
     static const struct {
         const char *s;
