@@ -110,19 +110,6 @@ os_err os_cfg_parse_bool(bool *out, const char *s)
     return OS_ERR_INVALID;
 }
 
-__attribute__((format(printf, 3, 4))) static os_err fail(char *err, size_t errcap, const char *fmt,
-                                                         ...)
-{
-    va_list ap;
-
-    if (err != NULL && errcap > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errcap, fmt, ap);
-        va_end(ap);
-    }
-    return OS_ERR_INVALID;
-}
-
 /* A DNS name (RFC 1123 labels) or, when every label is numeric, a dotted IPv4 address. */
 static os_err check_host(const char *h, size_t n, char *err, size_t errcap)
 {
@@ -130,35 +117,37 @@ static os_err check_host(const char *h, size_t n, char *err, size_t errcap)
     size_t start = 0;
 
     if (n == 0)
-        return fail(err, errcap, "missing host");
+        return os_errf(err, errcap, OS_ERR_INVALID, "missing host");
     if (n > 253)
-        return fail(err, errcap, "host name longer than 253 characters");
+        return os_errf(err, errcap, OS_ERR_INVALID, "host name longer than 253 characters");
     for (size_t i = 0; i <= n; i++) {
         if (i < n && h[i] != '.') {
             char c = h[i];
             if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '-'))
-                return fail(err, errcap, "invalid character in host name");
+                return os_errf(err, errcap, OS_ERR_INVALID, "invalid character in host name");
             if (c < '0' || c > '9')
                 numeric = false;
             continue;
         }
         size_t len = i - start;
         if (len == 0 || len > 63)
-            return fail(err, errcap, "invalid host name (empty or over-long label)");
+            return os_errf(err, errcap, OS_ERR_INVALID,
+                           "invalid host name (empty or over-long label)");
         if (h[start] == '-' || h[i - 1] == '-')
-            return fail(err, errcap, "invalid host name (label starts or ends with '-')");
+            return os_errf(err, errcap, OS_ERR_INVALID,
+                           "invalid host name (label starts or ends with '-')");
         start = i + 1;
     }
     if (numeric) {
         char tmp[16];
         struct in_addr a4;
         if (n >= sizeof(tmp))
-            return fail(err, errcap, "invalid IPv4 address");
+            return os_errf(err, errcap, OS_ERR_INVALID, "invalid IPv4 address");
         memcpy(tmp, h, n);
         tmp[n] = '\0';
         if (inet_pton(AF_INET, tmp, &a4) != 1)
-            return fail(err, errcap, "invalid IPv4 address");
+            return os_errf(err, errcap, OS_ERR_INVALID, "invalid IPv4 address");
     }
     return OS_OK;
 }
@@ -169,11 +158,11 @@ static os_err check_v6(const char *h, size_t n, char *err, size_t errcap)
     struct in6_addr a6;
 
     if (n == 0 || n >= sizeof(tmp))
-        return fail(err, errcap, "invalid IPv6 address");
+        return os_errf(err, errcap, OS_ERR_INVALID, "invalid IPv6 address");
     memcpy(tmp, h, n);
     tmp[n] = '\0';
     if (inet_pton(AF_INET6, tmp, &a6) != 1)
-        return fail(err, errcap, "invalid IPv6 address");
+        return os_errf(err, errcap, OS_ERR_INVALID, "invalid IPv6 address");
     return OS_OK;
 }
 
@@ -183,9 +172,9 @@ static os_err parse_port(uint16_t *out, const char *s, size_t n, unsigned lo, ch
     uint64_t v;
 
     if (n == 0)
-        return fail(err, errcap, "missing port");
+        return os_errf(err, errcap, OS_ERR_INVALID, "missing port");
     if (n > 5 || parse_u64(&v, s, n) != OS_OK || v > 65535 || v < lo)
-        return fail(err, errcap, "port must be a number from %u to 65535", lo);
+        return os_errf(err, errcap, OS_ERR_INVALID, "port must be a number from %u to 65535", lo);
     *out = (uint16_t)v;
     return OS_OK;
 }
@@ -205,7 +194,7 @@ static os_err parse_hostport(const char **host, size_t *host_len, uint16_t *port
     if (n > 0 && s[0] == '[') {
         const char *close = memchr(s, ']', n);
         if (close == NULL)
-            return fail(err, errcap, "missing ']' after IPv6 address");
+            return os_errf(err, errcap, OS_ERR_INVALID, "missing ']' after IPv6 address");
         *host = s + 1;
         *host_len = (size_t)(close - s) - 1;
         rc = check_v6(*host, *host_len, err, errcap);
@@ -214,11 +203,12 @@ static os_err parse_hostport(const char **host, size_t *host_len, uint16_t *port
         rest = close + 1;
         rest_len = n - (size_t)(rest - s);
         if (rest_len > 0 && rest[0] != ':')
-            return fail(err, errcap, "unexpected text after ']'");
+            return os_errf(err, errcap, OS_ERR_INVALID, "unexpected text after ']'");
     } else {
         const char *colon = memchr(s, ':', n);
         if (colon != NULL && memchr(colon + 1, ':', n - (size_t)(colon + 1 - s)) != NULL)
-            return fail(err, errcap, "an IPv6 address must be in brackets, as [::1]:8080");
+            return os_errf(err, errcap, OS_ERR_INVALID,
+                           "an IPv6 address must be in brackets, as [::1]:8080");
         *host = s;
         *host_len = colon != NULL ? (size_t)(colon - s) : n;
         rc = check_host(*host, *host_len, err, errcap);
@@ -229,7 +219,7 @@ static os_err parse_hostport(const char **host, size_t *host_len, uint16_t *port
     }
     if (rest_len == 0) {
         if (need_port)
-            return fail(err, errcap, "expected HOST:PORT");
+            return os_errf(err, errcap, OS_ERR_INVALID, "expected HOST:PORT");
         return OS_OK;
     }
     return parse_port(port, rest + 1, rest_len - 1, port_lo, err, errcap);
@@ -243,24 +233,26 @@ os_err os_cfg_check_url(const char *s, char *err, size_t errcap)
     uint16_t port;
 
     if (s == NULL)
-        return fail(err, errcap, "missing URL");
+        return os_errf(err, errcap, OS_ERR_INVALID, "missing URL");
     n = strlen(s);
     if (n > 2048)
-        return fail(err, errcap, "URL longer than 2048 characters");
+        return os_errf(err, errcap, OS_ERR_INVALID, "URL longer than 2048 characters");
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c <= ' ' || c >= 0x7f)
-            return fail(err, errcap, "URL contains a space, control or non-ASCII character");
+            return os_errf(err, errcap, OS_ERR_INVALID,
+                           "URL contains a space, control or non-ASCII character");
     }
     if (strncmp(s, "http://", 7) == 0)
         auth = s + 7;
     else if (strncmp(s, "https://", 8) == 0)
         auth = s + 8;
     else
-        return fail(err, errcap, "URL must start with http:// or https://");
+        return os_errf(err, errcap, OS_ERR_INVALID, "URL must start with http:// or https://");
     auth_len = strcspn(auth, "/?#");
     if (memchr(auth, '@', auth_len) != NULL)
-        return fail(err, errcap, "user info (user@host) is not allowed in a URL");
+        return os_errf(err, errcap, OS_ERR_INVALID,
+                       "user info (user@host) is not allowed in a URL");
     return parse_hostport(&host, &host_len, &port, auth, auth_len, false, 1, err, errcap);
 }
 
@@ -272,12 +264,12 @@ os_err os_cfg_parse_listen(os_cfg_listen *out, const char *s, char *err, size_t 
     os_err rc;
 
     if (out == NULL || s == NULL)
-        return fail(err, errcap, "missing address");
+        return os_errf(err, errcap, OS_ERR_INVALID, "missing address");
     rc = parse_hostport(&host, &host_len, &port, s, strlen(s), true, 0, err, errcap);
     if (rc != OS_OK)
         return rc;
     if (host_len >= sizeof(out->host))
-        return fail(err, errcap, "host name too long");
+        return os_errf(err, errcap, OS_ERR_INVALID, "host name too long");
     memcpy(out->host, host, host_len);
     out->host[host_len] = '\0';
     out->port = port;
@@ -291,7 +283,7 @@ os_err os_cfg_listen_sockaddr(struct sockaddr_storage *out, socklen_t *out_len,
     struct in6_addr v6;
 
     if (out == NULL || out_len == NULL || l == NULL)
-        return fail(err, errcap, "missing address");
+        return os_errf(err, errcap, OS_ERR_INVALID, "missing address");
     memset(out, 0, sizeof(*out));
     if (strcasecmp(l->host, "localhost") == 0 || inet_pton(AF_INET, l->host, &v4) == 1) {
         struct sockaddr_in *a4 = (struct sockaddr_in *)out;
@@ -310,7 +302,8 @@ os_err os_cfg_listen_sockaddr(struct sockaddr_storage *out, socklen_t *out_len,
         return OS_OK;
     }
     /* a name would need a DNS lookup at start-up, and could then bind somewhere unexpected */
-    return fail(err, errcap, "host must be an IP address or localhost, not a name to look up");
+    return os_errf(err, errcap, OS_ERR_INVALID,
+                   "host must be an IP address or localhost, not a name to look up");
 }
 
 bool os_cfg_listen_is_loopback(const os_cfg_listen *l)
@@ -393,7 +386,7 @@ static os_err store_text(const os_cfg_entry *e, void *cfg, char *v, char *err, s
         char **grown;
         if (l->n >= MAX_LIST_ITEMS) {
             free(v);
-            return fail(err, errcap, "more than %d values", MAX_LIST_ITEMS);
+            return os_errf(err, errcap, OS_ERR_INVALID, "more than %d values", MAX_LIST_ITEMS);
         }
         grown = realloc(l->items, (l->n + 1) * sizeof(*grown));
         if (grown == NULL) {
@@ -420,13 +413,14 @@ static char *expand_home(const char *v, char *err, size_t errcap)
         return strdup(v);
     home = getenv("HOME");
     if (home == NULL || home[0] != '/') {
-        fail(err, errcap, "the path starts with ~ but HOME is not set to an absolute path");
+        os_errf(err, errcap, OS_ERR_INVALID,
+                "the path starts with ~ but HOME is not set to an absolute path");
         return NULL;
     }
     hl = strlen(home);
     vl = strlen(v + 1);
     if (hl + vl > MAX_VALUE_LEN) {
-        fail(err, errcap, "path too long");
+        os_errf(err, errcap, OS_ERR_INVALID, "path too long");
         return NULL;
     }
     out = malloc(hl + vl + 1);
@@ -448,14 +442,14 @@ static os_err check_bounds(const os_cfg_entry *e, uint64_t v, char *err, size_t 
     case OS_CFG_USDC:
         if (os_usdc_format(lo, sizeof(lo), e->min) != OS_OK ||
             os_usdc_format(hi, sizeof(hi), max) != OS_OK)
-            return fail(err, errcap, "out of range");
-        return fail(err, errcap, "must be from %s to %s USDC", lo, hi);
+            return os_errf(err, errcap, OS_ERR_INVALID, "out of range");
+        return os_errf(err, errcap, OS_ERR_INVALID, "must be from %s to %s USDC", lo, hi);
     case OS_CFG_DURATION:
-        return fail(err, errcap, "must be from %llus to %llus", (unsigned long long)e->min,
-                    (unsigned long long)max);
+        return os_errf(err, errcap, OS_ERR_INVALID, "must be from %llus to %llus",
+                       (unsigned long long)e->min, (unsigned long long)max);
     default:
-        return fail(err, errcap, "must be from %llu to %llu", (unsigned long long)e->min,
-                    (unsigned long long)max);
+        return os_errf(err, errcap, OS_ERR_INVALID, "must be from %llu to %llu",
+                       (unsigned long long)e->min, (unsigned long long)max);
     }
 }
 
@@ -485,9 +479,9 @@ static os_err set_number(const os_cfg_entry *e, void *cfg, const char *value, ch
         break;
     }
     if (rc == OS_ERR_RANGE)
-        return fail(err, errcap, "%s", too_large);
+        return os_errf(err, errcap, OS_ERR_INVALID, "%s", too_large);
     if (rc != OS_OK)
-        return fail(err, errcap, "%s", syntax);
+        return os_errf(err, errcap, OS_ERR_INVALID, "%s", syntax);
     if (check_bounds(e, u, err, errcap) != OS_OK)
         return OS_ERR_INVALID;
     *CFG_FIELD(cfg, e, uint64_t) = u;
@@ -501,13 +495,13 @@ os_err os_cfg_field_set(const os_cfg_entry *e, void *cfg, const char *value, cha
     os_err rc;
 
     if (n == 0)
-        return fail(err, errcap, "empty value");
+        return os_errf(err, errcap, OS_ERR_INVALID, "empty value");
     if (n > MAX_VALUE_LEN)
-        return fail(err, errcap, "value longer than %d bytes", MAX_VALUE_LEN);
+        return os_errf(err, errcap, OS_ERR_INVALID, "value longer than %d bytes", MAX_VALUE_LEN);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)value[i];
         if (c < 0x20 || c == 0x7f)
-            return fail(err, errcap, "value contains a control character");
+            return os_errf(err, errcap, OS_ERR_INVALID, "value contains a control character");
     }
     switch (e->type) {
     case OS_CFG_STRING:
@@ -533,7 +527,8 @@ os_err os_cfg_field_set(const os_cfg_entry *e, void *cfg, const char *value, cha
     case OS_CFG_BOOL: {
         bool b;
         if (os_cfg_parse_bool(&b, value) != OS_OK)
-            return fail(err, errcap, "expected true or false (also yes/no, on/off, 1/0)");
+            return os_errf(err, errcap, OS_ERR_INVALID,
+                           "expected true or false (also yes/no, on/off, 1/0)");
         *CFG_FIELD(cfg, e, bool) = b;
         break;
     }
@@ -544,7 +539,7 @@ os_err os_cfg_field_set(const os_cfg_entry *e, void *cfg, const char *value, cha
     case OS_CFG_LOG_LEVEL: {
         os_log_level lv;
         if (os_log_level_parse(&lv, value) != OS_OK)
-            return fail(err, errcap, "expected error, warn, info or debug");
+            return os_errf(err, errcap, OS_ERR_INVALID, "expected error, warn, info or debug");
         *CFG_FIELD(cfg, e, os_log_level) = lv;
         break;
     }
@@ -574,20 +569,21 @@ os_err os_cfg_field_set(const os_cfg_entry *e, void *cfg, const char *value, cha
                 used += (size_t)w;
         }
         list[used] = '\0';
-        return fail(err, errcap, "expected one of: %s", list);
+        return os_errf(err, errcap, OS_ERR_INVALID, "expected one of: %s", list);
     }
     case OS_CFG_ADDRESS: {
         os_cfg_address a;
         if (os_eip55_parse(a.bytes, value) != OS_OK)
-            return fail(err, errcap,
-                        "expected an address: 0x and 40 hex digits, with a valid EIP-55 checksum "
-                        "when in mixed case");
+            return os_errf(
+                err, errcap, OS_ERR_INVALID,
+                "expected an address: 0x and 40 hex digits, with a valid EIP-55 checksum "
+                "when in mixed case");
         a.set = true;
         *CFG_FIELD(cfg, e, os_cfg_address) = a;
         break;
     }
     default:
-        return fail(err, errcap, "unsupported type in the config table");
+        return os_errf(err, errcap, OS_ERR_INVALID, "unsupported type in the config table");
     }
     return OS_OK;
 }

@@ -44,19 +44,6 @@ struct os_db {
     size_t cap, n;
 };
 
-__attribute__((format(printf, 4, 5))) static os_err fail(char *err, size_t errcap, os_err rc,
-                                                         const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errcap > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errcap, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 os_err os_db_status(int rc)
 {
     switch (rc & 0xff) {
@@ -120,12 +107,12 @@ os_err os_db_exec(os_db *db, const char *sql, char *err, size_t errcap)
     if (err != NULL && errcap > 0)
         err[0] = '\0';
     if (db == NULL || db->h == NULL || sql == NULL)
-        return fail(err, errcap, OS_ERR_INVALID, "no database or no SQL");
+        return os_errf(err, errcap, OS_ERR_INVALID, "no database or no SQL");
     rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         os_err e = os_db_status(rc);
-        fail(err, errcap, e == OS_OK ? OS_ERR_INTERNAL : e, "%s",
-             msg != NULL ? msg : sqlite3_errstr(rc));
+        os_errf(err, errcap, e == OS_OK ? OS_ERR_INTERNAL : e, "%s",
+                msg != NULL ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
         return e == OS_OK ? OS_ERR_INTERNAL : e;
     }
@@ -181,11 +168,11 @@ static os_err set_wal(sqlite3 *h, int in_memory, char *err, size_t errcap)
         const char *mode = (const char *)sqlite3_column_text(st, 0);
         if (mode == NULL ||
             (strcmp(mode, "wal") != 0 && !(in_memory && strcmp(mode, "memory") == 0)))
-            e = fail(err, errcap, OS_ERR_UNSUPPORTED, "journal_mode=WAL refused (mode is %s)",
-                     mode != NULL ? mode : "unknown");
+            e = os_errf(err, errcap, OS_ERR_UNSUPPORTED, "journal_mode=WAL refused (mode is %s)",
+                        mode != NULL ? mode : "unknown");
     } else {
-        e = fail(err, errcap, os_db_status(rc) == OS_OK ? OS_ERR_INTERNAL : os_db_status(rc),
-                 "journal_mode=WAL: %s", sqlite3_errmsg(h));
+        e = os_errf(err, errcap, os_db_status(rc) == OS_OK ? OS_ERR_INTERNAL : os_db_status(rc),
+                    "journal_mode=WAL: %s", sqlite3_errmsg(h));
     }
     sqlite3_finalize(st);
     return e;
@@ -198,11 +185,11 @@ static os_err create_file(const char *path, char *err, size_t errcap)
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 
     if (fd < 0)
-        return fail(err, errcap, errno == ENOENT ? OS_ERR_NOTFOUND : OS_ERR_IO,
-                    "cannot create the database file: %s", strerror(errno));
+        return os_errf(err, errcap, errno == ENOENT ? OS_ERR_NOTFOUND : OS_ERR_IO,
+                       "cannot create the database file: %s", strerror(errno));
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return fail(err, errcap, OS_ERR_IO, "the database path is not a regular file");
+        return os_errf(err, errcap, OS_ERR_IO, "the database path is not a regular file");
     }
     close(fd);
     return OS_OK;
@@ -217,26 +204,26 @@ static os_err migrate(os_db *db, const os_db_options *opt, char *err, size_t err
     os_err e;
 
     if ((rc = query_int(db->h, "PRAGMA user_version", &v)) != SQLITE_OK)
-        return fail(err, errcap, OS_ERR_IO, "cannot read the schema version: %s",
-                    sqlite3_errmsg(db->h));
+        return os_errf(err, errcap, OS_ERR_IO, "cannot read the schema version: %s",
+                       sqlite3_errmsg(db->h));
     for (;;) {
         if (v > n)
-            return fail(err, errcap, OS_ERR_UNSUPPORTED,
-                        "database schema version %d is newer than this program's %d", v, n);
+            return os_errf(err, errcap, OS_ERR_UNSUPPORTED,
+                           "database schema version %d is newer than this program's %d", v, n);
         if (v == n) {
             db->version = v;
             return OS_OK;
         }
         if (opt->read_only)
-            return fail(err, errcap, OS_ERR_UNSUPPORTED,
-                        "database schema version %d needs migration to %d but is opened read-only",
-                        v, n);
+            return os_errf(
+                err, errcap, OS_ERR_UNSUPPORTED,
+                "database schema version %d needs migration to %d but is opened read-only", v, n);
         if ((e = os_db_begin(db)) != OS_OK)
-            return fail(err, errcap, e, "cannot begin a migration: %s", sqlite3_errmsg(db->h));
+            return os_errf(err, errcap, e, "cannot begin a migration: %s", sqlite3_errmsg(db->h));
         /* Another process may have migrated between our read and our write lock. */
         if ((rc = query_int(db->h, "PRAGMA user_version", &v)) != SQLITE_OK) {
-            e = fail(err, errcap, OS_ERR_IO, "cannot read the schema version: %s",
-                     sqlite3_errmsg(db->h));
+            e = os_errf(err, errcap, OS_ERR_IO, "cannot read the schema version: %s",
+                        sqlite3_errmsg(db->h));
             os_db_rollback(db);
             return e;
         }
@@ -249,7 +236,7 @@ static os_err migrate(os_db *db, const os_db_options *opt, char *err, size_t err
             (e = os_db_exec(db, sql, msg, sizeof(msg))) != OS_OK ||
             (e = os_db_exec(db, "COMMIT", msg, sizeof(msg))) != OS_OK) {
             os_db_rollback(db);
-            return fail(err, errcap, e, "migration %d to version %d failed: %s", v, v + 1, msg);
+            return os_errf(err, errcap, e, "migration %d to version %d failed: %s", v, v + 1, msg);
         }
         v++;
     }
@@ -266,33 +253,33 @@ os_err os_db_open(os_db **out, const char *path, const os_db_options *opt, char 
     if (err != NULL && errcap > 0)
         err[0] = '\0';
     if (out == NULL)
-        return fail(err, errcap, OS_ERR_INVALID, "no output handle");
+        return os_errf(err, errcap, OS_ERR_INVALID, "no output handle");
     *out = NULL;
     if (opt == NULL)
         opt = &none;
     if (path == NULL || path[0] == '\0')
-        return fail(err, errcap, OS_ERR_INVALID, "no database path");
+        return os_errf(err, errcap, OS_ERR_INVALID, "no database path");
     if (opt->n_migrations > INT_MAX - 1 || (opt->n_migrations > 0 && opt->migrations == NULL))
-        return fail(err, errcap, OS_ERR_INVALID, "bad migration list");
+        return os_errf(err, errcap, OS_ERR_INVALID, "bad migration list");
     for (size_t i = 0; i < opt->n_migrations; i++)
         if (opt->migrations[i] == NULL)
-            return fail(err, errcap, OS_ERR_INVALID, "migration %zu is NULL", i);
+            return os_errf(err, errcap, OS_ERR_INVALID, "migration %zu is NULL", i);
     if (opt->busy_timeout_ms < 0)
-        return fail(err, errcap, OS_ERR_INVALID, "negative busy timeout");
+        return os_errf(err, errcap, OS_ERR_INVALID, "negative busy timeout");
 
     in_memory = strcmp(path, ":memory:") == 0;
     if (!in_memory && !opt->read_only && (e = create_file(path, err, errcap)) != OS_OK)
         return e;
 
     if ((db = calloc(1, sizeof(*db))) == NULL)
-        return fail(err, errcap, OS_ERR_NOMEM, "out of memory");
+        return os_errf(err, errcap, OS_ERR_NOMEM, "out of memory");
     flags = (opt->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
             SQLITE_OPEN_FULLMUTEX;
     rc = sqlite3_open_v2(path, &db->h, flags, NULL);
     if (rc != SQLITE_OK) {
-        e = fail(err, errcap, db->h == NULL ? OS_ERR_NOMEM : OS_ERR_IO,
-                 "cannot open the database: %s",
-                 db->h != NULL ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+        e = os_errf(err, errcap, db->h == NULL ? OS_ERR_NOMEM : OS_ERR_IO,
+                    "cannot open the database: %s",
+                    db->h != NULL ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
         goto bad;
     }
     sqlite3_extended_result_codes(db->h, 1);
@@ -300,7 +287,7 @@ os_err os_db_open(os_db **out, const char *path, const os_db_options *opt, char 
                          opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : DB_BUSY_DEFAULT_MS);
     if (sqlite3_db_config(db->h, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL) != SQLITE_OK ||
         sqlite3_db_config(db->h, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL) != SQLITE_OK) {
-        e = fail(err, errcap, OS_ERR_INTERNAL, "cannot configure the connection");
+        e = os_errf(err, errcap, OS_ERR_INTERNAL, "cannot configure the connection");
         goto bad;
     }
     /* A read-only connection cannot switch the journal; it reads a WAL database as it is. */

@@ -2,7 +2,9 @@
 /* Names for the os_err status codes shared by every module. */
 #include "openseed/err.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 static const char *const messages[OS_ERR__COUNT] = {
     [OS_OK] = "success",
@@ -25,4 +27,16 @@ const char *os_strerror(os_err err)
     if ((unsigned)err >= OS_ERR__COUNT || messages[err] == NULL)
         return "unknown error";
     return messages[err];
+}
+
+os_err os_errf(char *err, size_t errcap, os_err rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err != NULL && errcap > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errcap, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
 }

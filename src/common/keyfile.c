@@ -29,19 +29,6 @@
 /* Room for a path in a reason; longer ones are cut with "...". */
 #define SHOWN_PATH_LEN 320
 
-__attribute__((format(printf, 4, 5))) static os_err fail(char *err, size_t errcap, os_err rc,
-                                                         const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errcap > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errcap, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* The path as it may appear in a one-line reason: control characters as '?', cut when long. */
 static void show_path(char out[SHOWN_PATH_LEN], const char *path)
 {
@@ -103,10 +90,10 @@ os_err os_keyfile_read_secp(uint8_t priv[OS_SECP_PRIVKEY_LEN], const char *path,
     if (err != NULL && errcap > 0)
         err[0] = '\0';
     if (priv == NULL)
-        return fail(err, errcap, OS_ERR_INVALID, "no buffer for the key");
+        return os_errf(err, errcap, OS_ERR_INVALID, "no buffer for the key");
     os_wipe(priv, OS_SECP_PRIVKEY_LEN);
     if (path == NULL || path[0] == '\0')
-        return fail(err, errcap, OS_ERR_INVALID, "no key file given");
+        return os_errf(err, errcap, OS_ERR_INVALID, "no key file given");
     show_path(shown, path);
 
     /* O_NONBLOCK: a FIFO planted at the path must not hang the daemon; it is refused below. */
@@ -114,48 +101,49 @@ os_err os_keyfile_read_secp(uint8_t priv[OS_SECP_PRIVKEY_LEN], const char *path,
     if (fd < 0) {
         e = errno;
         if (e == ELOOP)
-            return fail(err, errcap, OS_ERR_INVALID,
-                        "%s is a symbolic link; refusing to follow it (name the key file itself)",
-                        shown);
-        return fail(err, errcap, e == ENOENT ? OS_ERR_NOTFOUND : OS_ERR_IO, "cannot open %s: %s",
-                    shown, strerror(e));
+            return os_errf(
+                err, errcap, OS_ERR_INVALID,
+                "%s is a symbolic link; refusing to follow it (name the key file itself)", shown);
+        return os_errf(err, errcap, e == ENOENT ? OS_ERR_NOTFOUND : OS_ERR_IO, "cannot open %s: %s",
+                       shown, strerror(e));
     }
     rc = OS_ERR_INVALID;
     if (fstat(fd, &sb) != 0) {
-        rc = fail(err, errcap, OS_ERR_IO, "cannot stat %s: %s", shown, strerror(errno));
+        rc = os_errf(err, errcap, OS_ERR_IO, "cannot stat %s: %s", shown, strerror(errno));
         goto done;
     }
     if (!S_ISREG(sb.st_mode)) {
-        fail(err, errcap, rc, "%s is not a regular file", shown);
+        os_errf(err, errcap, rc, "%s is not a regular file", shown);
         goto done;
     }
     if ((sb.st_mode & 077) != 0) {
-        fail(err, errcap, rc,
-             "%s is accessible by group or others (mode %04o); refusing to use it; run chmod 600 "
-             "on it",
-             shown, (unsigned)(sb.st_mode & 07777));
+        os_errf(
+            err, errcap, rc,
+            "%s is accessible by group or others (mode %04o); refusing to use it; run chmod 600 "
+            "on it",
+            shown, (unsigned)(sb.st_mode & 07777));
         goto done;
     }
     if (read_all(fd, buf, sizeof(buf), &n) != 0) {
-        rc = fail(err, errcap, OS_ERR_IO, "cannot read %s: %s", shown, strerror(errno));
+        rc = os_errf(err, errcap, OS_ERR_IO, "cannot read %s: %s", shown, strerror(errno));
         goto done;
     }
     if (n > KEYFILE_MAX) {
-        fail(err, errcap, rc, "%s is too long to be a key file", shown);
+        os_errf(err, errcap, rc, "%s is too long to be a key file", shown);
         goto done;
     }
     if (n > 0 && buf[0] == '{') {
-        fail(err, errcap, rc,
-             "%s looks like a v3 keystore; only raw key files (0x and 64 hex digits) are "
-             "supported so far",
-             shown);
+        os_errf(err, errcap, rc,
+                "%s looks like a v3 keystore; only raw key files (0x and 64 hex digits) are "
+                "supported so far",
+                shown);
         goto done;
     }
     if (!parse_key(priv, buf, n)) {
-        fail(err, errcap, rc,
-             "%s does not hold a secp256k1 private key (0x and 64 hex digits, non-zero and "
-             "below the group order)",
-             shown);
+        os_errf(err, errcap, rc,
+                "%s does not hold a secp256k1 private key (0x and 64 hex digits, non-zero and "
+                "below the group order)",
+                shown);
         goto done;
     }
     rc = OS_OK;
@@ -222,14 +210,14 @@ os_err os_keyfile_write_secp(const char *path, const uint8_t priv[OS_SECP_PRIVKE
     if (err != NULL && errcap > 0)
         err[0] = '\0';
     if (path == NULL || path[0] == '\0')
-        return fail(err, errcap, OS_ERR_INVALID, "no key file given");
+        return os_errf(err, errcap, OS_ERR_INVALID, "no key file given");
     show_path(shown, path);
     if (priv == NULL || os_secp_privkey_check(priv) != OS_OK)
-        return fail(err, errcap, OS_ERR_INVALID,
-                    "not a valid secp256k1 private key; %s was not created", shown);
+        return os_errf(err, errcap, OS_ERR_INVALID,
+                       "not a valid secp256k1 private key; %s was not created", shown);
     if (os_hex_encode(text, sizeof(text), priv, OS_SECP_PRIVKEY_LEN, 1) != OS_OK) {
         os_wipe(text, sizeof(text));
-        return fail(err, errcap, OS_ERR_INTERNAL, "cannot encode the key for %s", shown);
+        return os_errf(err, errcap, OS_ERR_INTERNAL, "cannot encode the key for %s", shown);
     }
     len = strlen(text);
     text[len++] = '\n';
@@ -241,20 +229,20 @@ os_err os_keyfile_write_secp(const char *path, const uint8_t priv[OS_SECP_PRIVKE
         e = errno;
         os_wipe(text, sizeof(text));
         if (e == EEXIST)
-            return fail(err, errcap, OS_ERR_EXISTS, "%s already exists; refusing to overwrite it",
-                        shown);
-        return fail(err, errcap, OS_ERR_IO, "cannot create %s: %s", shown, strerror(e));
+            return os_errf(err, errcap, OS_ERR_EXISTS,
+                           "%s already exists; refusing to overwrite it", shown);
+        return os_errf(err, errcap, OS_ERR_IO, "cannot create %s: %s", shown, strerror(e));
     }
     rc = OS_OK;
     if (write_all(fd, text, len) != 0 || fsync(fd) != 0) {
         e = errno;
         close(fd);
         unlink(path);
-        rc = fail(err, errcap, OS_ERR_IO, "cannot write %s: %s", shown, strerror(e));
+        rc = os_errf(err, errcap, OS_ERR_IO, "cannot write %s: %s", shown, strerror(e));
     } else if (close(fd) != 0) {
         e = errno;
         unlink(path);
-        rc = fail(err, errcap, OS_ERR_IO, "cannot write %s: %s", shown, strerror(e));
+        rc = os_errf(err, errcap, OS_ERR_IO, "cannot write %s: %s", shown, strerror(e));
     } else {
         sync_parent(path);
     }

@@ -54,19 +54,6 @@ static const char *const voucher_keys[] = {"channelId",    "cumulativeAmount", "
     "Feedback(address node,string outcome,uint64 latencyMs,uint64 ttftMs,bytes32 channelId,"       \
     "uint256 cumulativeAmount,uint64 nonce,bytes32 metadataHash)"
 
-__attribute__((format(printf, 4, 5))) static os_err fail(char *err, size_t errcap, os_err rc,
-                                                         const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errcap > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errcap, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static void clear_err(char *err, size_t errcap)
 {
     if (err != NULL && errcap > 0)
@@ -177,8 +164,8 @@ static os_err wrap(os_err rc, const char *where, const char *tmp, char *err, siz
     if (rc == OS_OK)
         return OS_OK;
     if (rc == OS_ERR_NOMEM)
-        return fail(err, errcap, rc, "out of memory");
-    return fail(err, errcap, OS_ERR_INVALID, "%s%s", where, tmp);
+        return os_errf(err, errcap, rc, "out of memory");
+    return os_errf(err, errcap, OS_ERR_INVALID, "%s%s", where, tmp);
 }
 
 static os_err get_keys(const json_t *obj, const char *const keys[], const char *where, char *err,
@@ -187,7 +174,7 @@ static os_err get_keys(const json_t *obj, const char *const keys[], const char *
     char tmp[TMP_ERR_LEN];
 
     if (!json_is_object(obj))
-        return fail(err, errcap, OS_ERR_INVALID, "%smust be a JSON object", where);
+        return os_errf(err, errcap, OS_ERR_INVALID, "%smust be a JSON object", where);
     os_err rc = os_json_check_keys(obj, keys, tmp, sizeof(tmp));
     return wrap(rc, where, tmp, err, errcap);
 }
@@ -212,8 +199,8 @@ static os_err get_u64(uint64_t *out, const json_t *obj, const char *key, uint64_
     if (rc != OS_OK)
         return wrap(rc, where, tmp, err, errcap);
     if (*out < lo || *out > hi)
-        return fail(err, errcap, OS_ERR_INVALID, "%sfield \"%s\" must be between %llu and %llu",
-                    where, key, (unsigned long long)lo, (unsigned long long)hi);
+        return os_errf(err, errcap, OS_ERR_INVALID, "%sfield \"%s\" must be between %llu and %llu",
+                       where, key, (unsigned long long)lo, (unsigned long long)hi);
     return OS_OK;
 }
 
@@ -234,8 +221,9 @@ static os_err get_address(uint8_t out[20], const json_t *obj, const char *key, c
     if (rc != OS_OK)
         return rc;
     if (os_eip55_parse(out, s) != OS_OK)
-        return fail(err, errcap, OS_ERR_INVALID,
-                    "%sfield \"%s\" must be a 0x address with a valid EIP-55 checksum", where, key);
+        return os_errf(err, errcap, OS_ERR_INVALID,
+                       "%sfield \"%s\" must be a 0x address with a valid EIP-55 checksum", where,
+                       key);
     return OS_OK;
 }
 
@@ -249,10 +237,10 @@ static os_err get_endpoint(char out[OS_RECORD_ENDPOINT_MAX], const json_t *obj, 
     if (rc != OS_OK)
         return rc;
     if (!endpoint_ok(s, n))
-        return fail(err, errcap, OS_ERR_INVALID,
-                    "field \"%s\" must be an http:// or https:// URL with a host and no spaces, "
-                    "control characters, user info or fragment",
-                    key);
+        return os_errf(err, errcap, OS_ERR_INVALID,
+                       "field \"%s\" must be an http:// or https:// URL with a host and no spaces, "
+                       "control characters, user info or fragment",
+                       key);
     memcpy(out, s, n + 1);
     return OS_OK;
 }
@@ -264,14 +252,15 @@ static os_err get_price(uint64_t *out, const json_t *v, const char *key, const c
     os_err rc;
 
     if (!json_is_string(v))
-        return fail(err, errcap, OS_ERR_INVALID,
-                    "%sfield \"pricing.%s\" must be a decimal string of micro-USDC", where, key);
+        return os_errf(err, errcap, OS_ERR_INVALID,
+                       "%sfield \"pricing.%s\" must be a decimal string of micro-USDC", where, key);
     rc = os_money_parse_json(out, v);
     if (rc != OS_OK)
-        return fail(err, errcap, OS_ERR_INVALID,
-                    "%sfield \"pricing.%s\" must be a canonical decimal integer (no sign, point or "
-                    "leading zero) at most 18446744073709551615",
-                    where, key);
+        return os_errf(
+            err, errcap, OS_ERR_INVALID,
+            "%sfield \"pricing.%s\" must be a canonical decimal integer (no sign, point or "
+            "leading zero) at most 18446744073709551615",
+            where, key);
     return OS_OK;
 }
 
@@ -293,8 +282,9 @@ static os_err parse_offering(os_offering *o, const json_t *v, size_t idx, char *
         OS_OK)
         return rc;
     if (!in_list(s, capabilities))
-        return fail(err, errcap, OS_ERR_INVALID,
-                    "%sfield \"capability\" must be \"inference\", \"agent\" or \"tool\"", where);
+        return os_errf(err, errcap, OS_ERR_INVALID,
+                       "%sfield \"capability\" must be \"inference\", \"agent\" or \"tool\"",
+                       where);
     memcpy(o->capability, s, n + 1);
 
     {
@@ -304,18 +294,19 @@ static os_err parse_offering(os_offering *o, const json_t *v, size_t idx, char *
             return wrap(rc, where, tmp, err, errcap);
     }
     if (json_array_size(arr) == 0)
-        return fail(err, errcap, OS_ERR_INVALID, "%sfield \"services\" must not be empty", where);
+        return os_errf(err, errcap, OS_ERR_INVALID, "%sfield \"services\" must not be empty",
+                       where);
     json_array_foreach(arr, i, item)
     {
         /* name_ok reads json_string_length bytes, so an embedded NUL is refused too */
         if (!json_is_string(item) || !name_ok(json_string_value(item), json_string_length(item)))
-            return fail(err, errcap, OS_ERR_INVALID,
-                        "%sservices[%zu] must be a name of 1 to 63 characters [A-Za-z0-9._:/-]",
-                        where, i);
+            return os_errf(err, errcap, OS_ERR_INVALID,
+                           "%sservices[%zu] must be a name of 1 to 63 characters [A-Za-z0-9._:/-]",
+                           where, i);
         for (size_t j = 0; j < i; j++)
             if (strcmp(o->services[j], json_string_value(item)) == 0)
-                return fail(err, errcap, OS_ERR_INVALID, "%sservices[%zu] is listed twice", where,
-                            i);
+                return os_errf(err, errcap, OS_ERR_INVALID, "%sservices[%zu] is listed twice",
+                               where, i);
         memcpy(o->services[i], json_string_value(item), json_string_length(item) + 1);
     }
     o->n_services = json_array_size(arr);
@@ -323,8 +314,9 @@ static os_err parse_offering(os_offering *o, const json_t *v, size_t idx, char *
     if ((rc = get_str(&s, &n, v, "model", OS_RECORD_MODEL_MAX - 1, where, err, errcap)) != OS_OK)
         return rc;
     if (!model_ok(s, n))
-        return fail(err, errcap, OS_ERR_INVALID,
-                    "%sfield \"model\" must be 1 to 127 bytes without control characters", where);
+        return os_errf(err, errcap, OS_ERR_INVALID,
+                       "%sfield \"model\" must be 1 to 127 bytes without control characters",
+                       where);
     memcpy(o->model, s, n + 1);
 
     {
@@ -334,18 +326,18 @@ static os_err parse_offering(os_offering *o, const json_t *v, size_t idx, char *
             return wrap(rc, where, tmp, err, errcap);
     }
     if (json_array_size(arr) == 0)
-        return fail(err, errcap, OS_ERR_INVALID, "%sfield \"apis\" must not be empty", where);
+        return os_errf(err, errcap, OS_ERR_INVALID, "%sfield \"apis\" must not be empty", where);
     o->apis = 0;
     json_array_foreach(arr, i, item)
     {
         unsigned bit = json_is_string(item) ? os_api_from_name(json_string_value(item)) : 0;
         if (bit == 0 || strlen(json_string_value(item)) != json_string_length(item))
-            return fail(err, errcap, OS_ERR_INVALID,
-                        "%sapis[%zu] must be \"openai.chat\", \"openai.embeddings\" or "
-                        "\"anthropic.messages\"",
-                        where, i);
+            return os_errf(err, errcap, OS_ERR_INVALID,
+                           "%sapis[%zu] must be \"openai.chat\", \"openai.embeddings\" or "
+                           "\"anthropic.messages\"",
+                           where, i);
         if (o->apis & bit)
-            return fail(err, errcap, OS_ERR_INVALID, "%sapis[%zu] is listed twice", where, i);
+            return os_errf(err, errcap, OS_ERR_INVALID, "%sapis[%zu] is listed twice", where, i);
         o->apis |= bit;
     }
 
@@ -365,7 +357,8 @@ static os_err parse_offering(os_offering *o, const json_t *v, size_t idx, char *
         const char *key = i == 0 ? "input" : "output";
         item = json_object_get(pricing, key);
         if (item == NULL)
-            return fail(err, errcap, OS_ERR_INVALID, "%smissing field \"pricing.%s\"", where, key);
+            return os_errf(err, errcap, OS_ERR_INVALID, "%smissing field \"pricing.%s\"", where,
+                           key);
         if ((rc = get_price(i == 0 ? &o->pricing.input : &o->pricing.output, item, key, where, err,
                             errcap)) != OS_OK)
             return rc;
@@ -380,7 +373,7 @@ static os_err parse_offering(os_offering *o, const json_t *v, size_t idx, char *
         os_pricing p;
         if (os_pricing_from_json(&p, pricing) != OS_OK || p.input != o->pricing.input ||
             p.output != o->pricing.output || p.cached != o->pricing.cached)
-            return fail(err, errcap, OS_ERR_INTERNAL, "%spricing read inconsistently", where);
+            return os_errf(err, errcap, OS_ERR_INTERNAL, "%spricing read inconsistently", where);
     }
 
     return get_u64(&o->max_output_tokens, v, "max_output_tokens", 1, 1000000, where, err, errcap);
@@ -395,10 +388,10 @@ static os_err parse_record(os_record *r, const json_t *rec, char *err, size_t er
     os_ohttp_keyconfig kc;
 
     if (!json_is_object(rec))
-        return fail(err, errcap, OS_ERR_INVALID, "the record must be a JSON object");
+        return os_errf(err, errcap, OS_ERR_INVALID, "the record must be a JSON object");
     if (json_object_get(rec, "signature") != NULL)
-        return fail(err, errcap, OS_ERR_INVALID,
-                    "the record must not contain \"signature\" (it goes beside the record)");
+        return os_errf(err, errcap, OS_ERR_INVALID,
+                       "the record must not contain \"signature\" (it goes beside the record)");
     if ((rc = get_keys(rec, record_keys, "", err, errcap)) != OS_OK ||
         (rc = get_address(r->node, rec, "node_id", "", err, errcap)) != OS_OK ||
         (rc = get_endpoint(r->endpoint, rec, "endpoint", err, errcap)) != OS_OK ||
@@ -413,13 +406,14 @@ static os_err parse_record(os_record *r, const json_t *rec, char *err, size_t er
                       err, errcap)) != OS_OK)
         return rc;
     if (os_base64_decode(r->ohttp_keys, sizeof(r->ohttp_keys), &r->ohttp_keys_len, s, n) != OS_OK)
-        return fail(err, errcap, OS_ERR_INVALID,
-                    "field \"ohttp_keys\" must be padded standard base64 of at most %d bytes",
-                    OS_RECORD_OHTTP_KEYS_MAX);
+        return os_errf(err, errcap, OS_ERR_INVALID,
+                       "field \"ohttp_keys\" must be padded standard base64 of at most %d bytes",
+                       OS_RECORD_OHTTP_KEYS_MAX);
     if (os_ohttp_keyconfig_parse(&kc, r->ohttp_keys, r->ohttp_keys_len) != OS_OK)
-        return fail(err, errcap, OS_ERR_INVALID,
-                    "field \"ohttp_keys\" must be one RFC 9458 key configuration for X25519 with "
-                    "HKDF-SHA256 and AES-128-GCM");
+        return os_errf(
+            err, errcap, OS_ERR_INVALID,
+            "field \"ohttp_keys\" must be one RFC 9458 key configuration for X25519 with "
+            "HKDF-SHA256 and AES-128-GCM");
 
     {
         char tmp[TMP_ERR_LEN];
@@ -428,7 +422,7 @@ static os_err parse_record(os_record *r, const json_t *rec, char *err, size_t er
             return wrap(rc, "", tmp, err, errcap);
     }
     if (json_array_size(arr) == 0)
-        return fail(err, errcap, OS_ERR_INVALID, "field \"offerings\" must not be empty");
+        return os_errf(err, errcap, OS_ERR_INVALID, "field \"offerings\" must not be empty");
     json_array_foreach(arr, i, item)
     {
         if ((rc = parse_offering(&r->offerings[i], item, i, err, errcap)) != OS_OK)
@@ -444,7 +438,7 @@ os_err os_record_parse(os_record *out, const json_t *record, char *err, size_t e
 
     clear_err(err, errcap);
     if (out == NULL)
-        return fail(err, errcap, OS_ERR_INVALID, "no output record");
+        return os_errf(err, errcap, OS_ERR_INVALID, "no output record");
     memset(out, 0, sizeof(*out));
     if ((rc = parse_record(out, record, err, errcap)) != OS_OK)
         memset(out, 0, sizeof(*out));
@@ -651,17 +645,17 @@ os_err os_record_verify(os_record *out, const json_t *record, const uint8_t sig[
 
     clear_err(err, errcap);
     if (out == NULL || sig == NULL)
-        return fail(err, errcap, OS_ERR_INVALID, "no record or signature");
+        return os_errf(err, errcap, OS_ERR_INVALID, "no record or signature");
     if ((rc = os_record_parse(out, record, err, errcap)) != OS_OK)
         return rc;
     if ((rc = os_record_digest(digest, record, out)) != OS_OK) {
         memset(out, 0, sizeof(*out));
-        return fail(err, errcap, rc, "cannot hash the record");
+        return os_errf(err, errcap, rc, "cannot hash the record");
     }
     if (os_secp_verify(out->node, digest, sig) != OS_OK) {
         memset(out, 0, sizeof(*out));
-        return fail(err, errcap, OS_ERR_CRYPTO,
-                    "signature is not a valid low-s signature of the record by node_id");
+        return os_errf(err, errcap, OS_ERR_CRYPTO,
+                       "signature is not a valid low-s signature of the record by node_id");
     }
     return OS_OK;
 }
@@ -701,7 +695,7 @@ os_err os_heartbeat_parse(os_heartbeat *out, const json_t *body, char *err, size
 
     clear_err(err, errcap);
     if (out == NULL)
-        return fail(err, errcap, OS_ERR_INVALID, "no output heartbeat");
+        return os_errf(err, errcap, OS_ERR_INVALID, "no output heartbeat");
     memset(out, 0, sizeof(*out));
     if ((rc = parse_heartbeat(out, body, err, errcap)) != OS_OK)
         memset(out, 0, sizeof(*out));
@@ -787,8 +781,9 @@ static os_err parse_feedback(os_feedback *fb, const json_t *body, char *err, siz
             OS_OK)
         return rc;
     if (!in_list(s, outcomes))
-        return fail(err, errcap, OS_ERR_INVALID,
-                    "field \"outcome\" must be \"success\", \"error\", \"timeout\" or \"refused\"");
+        return os_errf(
+            err, errcap, OS_ERR_INVALID,
+            "field \"outcome\" must be \"success\", \"error\", \"timeout\" or \"refused\"");
     memcpy(fb->outcome, s, n + 1);
     if ((rc = get_u64(&fb->latency_ms, body, "latency_ms", 0, OS_FEEDBACK_MAX_MS, "", err,
                       errcap)) != OS_OK ||
@@ -825,7 +820,7 @@ os_err os_feedback_parse(os_feedback *out, const json_t *body, char *err, size_t
 
     clear_err(err, errcap);
     if (out == NULL)
-        return fail(err, errcap, OS_ERR_INVALID, "no output feedback");
+        return os_errf(err, errcap, OS_ERR_INVALID, "no output feedback");
     memset(out, 0, sizeof(*out));
     if ((rc = parse_feedback(out, body, err, errcap)) != OS_OK)
         memset(out, 0, sizeof(*out));
