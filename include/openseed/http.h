@@ -27,6 +27,7 @@
 #ifndef OPENSEED_HTTP_H
 #define OPENSEED_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,6 +78,10 @@ typedef struct os_http_config {
      */
     os_metrics *metrics;
     const char *metrics_prefix; /* NULL = "openseed_http" */
+    /* Streamed responses (os_http_res_stream): at most max_streams at once (0 = 256), each
+     * buffering at most stream_buffer bytes the client has not taken yet (0 = 64 KiB). */
+    unsigned max_streams;
+    size_t stream_buffer;
 } os_http_config;
 
 /* Creates a server (not yet listening). routes[] and ctx must outlive it. Free with _free.
@@ -134,5 +139,53 @@ void os_http_res_error(os_http_response *res, unsigned status, const char *type,
  */
 OS_WUR os_err os_http_req_json(json_t **out, const os_http_request *req, os_http_response *res,
                                int max_depth);
+
+/*
+ * Streamed responses. A handler that cannot have its whole body when it returns (a proxied
+ * upstream that streams) makes its reply a stream: the status, headers and content type go out
+ * when the handler returns, then the body is sent with chunked transfer encoding as a producer,
+ * usually another thread, writes it. The connection does not hold a server thread while it waits
+ * for the producer (it is suspended in libmicrohttpd), so streams never starve other requests; the
+ * cost of a stream is its buffer, hence max_streams and stream_buffer in os_http_config.
+ *
+ * Backpressure: os_http_stream_write blocks while the stream's buffer is full, that is while the
+ * client reads more slowly than the producer writes. A client that stops reading altogether is cut
+ * off by the server's idle timeout (timeout_s), which wakes the writer with an error.
+ *
+ * Client gone: when the connection ends before the stream does (the client disconnected, the
+ * server cut the stream at the end of os_http_server_stop's drain, or a later builder replaced the
+ * stream by a body), writes fail with OS_ERR_IO and os_http_stream_cancelled turns true: the
+ * producer should then cancel its upstream work and close. While no data flows, libmicrohttpd does
+ * not watch the socket; os_http_stream_cancelled looks at it itself, so a producer waiting on
+ * slow upstream work learns of a departed client by calling it now and then.
+ *
+ * End: os_http_stream_close(st, true) ends the body properly (the terminating zero-size chunk) once
+ * the buffered bytes are sent; os_http_stream_close(st, false) sends what is buffered, then closes
+ * the connection without the terminating chunk, so the client sees a truncated response. A stream
+ * counts as a request in flight until it ends: os_http_server_stop waits for it up to
+ * drain_timeout_ms and then cuts it.
+ */
+typedef struct os_http_stream os_http_stream;
+
+/*
+ * Makes res a streamed response with this status and content type (NULL for none); headers set
+ * with os_http_res_header before or after still apply. On success *out is the producer's handle:
+ * it may be used from any thread, and the producer must call os_http_stream_close exactly once,
+ * whatever happens (also when the handler then fails to hand it to a thread; a stream that is never
+ * closed holds its slot and its request in flight until the server stops). A later
+ * os_http_res_body/json/error replaces the stream (its writes then fail). OS_ERR_TOOBIG when
+ * max_streams streams are open (answer 503), OS_ERR_INVALID for a bad status or content type.
+ */
+OS_WUR os_err os_http_res_stream(os_http_response *res, os_http_stream **out, unsigned status,
+                                 const char *content_type);
+/* Appends data to the body, blocking while the stream's buffer is full. OS_OK once all of data is
+ * buffered; OS_ERR_IO when the stream was cancelled (some of data may have been sent);
+ * OS_ERR_INVALID after close. */
+OS_WUR os_err os_http_stream_write(os_http_stream *st, const void *data, size_t len);
+/* True once the client is gone or the stream was cut; never turns false again. */
+bool os_http_stream_cancelled(os_http_stream *st);
+/* Ends the body (ok: complete; !ok: truncated, see above) and gives up the producer's handle: st
+ * must not be used afterwards. NULL-safe. */
+void os_http_stream_close(os_http_stream *st, bool ok);
 
 #endif

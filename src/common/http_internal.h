@@ -8,6 +8,7 @@
 #ifndef OPENSEED_HTTP_INTERNAL_H
 #define OPENSEED_HTTP_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,15 @@
 #include "openseed/http.h"
 
 struct MHD_Connection;
+struct MHD_Response;
+
+/* The server's live streams (http_stream.c): the max_streams cap, and the list the stop cuts. */
+typedef struct http_streams {
+    pthread_mutex_t mu;
+    os_http_stream *head;
+    unsigned n, max;
+    size_t buf_cap;
+} http_streams;
 
 #define HTTP_MAX_RES_HEADERS 32
 
@@ -34,6 +44,8 @@ struct os_http_response {
     http_res_header h[HTTP_MAX_RES_HEADERS];
     unsigned n_h;
     int64_t ctype; /* arena offset of the Content-Type value, -1 for none */
+    os_http_stream *stream; /* set by os_http_res_stream; holds the server's reference */
+    http_streams *streams;  /* the server's, set once per connection */
 };
 
 /* Filled by the server just before the handler runs; every pointer is borrowed. */
@@ -52,7 +64,22 @@ struct os_http_request {
  * OS_ERR_NOMEM when realloc fails (*buf is then unchanged). */
 os_err os_http_grow(char **buf, size_t *cap, size_t need, size_t max);
 
-/* Empties res for the next request, keeping its buffers. */
+/* Empties res for the next request, keeping its buffers (and dropping a stream never sent). */
 void os_http_res_reset(os_http_response *res);
+
+/* ---- http_stream.c ---- */
+
+OS_WUR os_err os_http_streams_init(http_streams *ss, unsigned max, size_t buf_cap);
+void os_http_streams_destroy(http_streams *ss);
+/* Cancels every live stream (the end of the stop's drain) and resumes any suspended one, so that
+ * none stays suspended when MHD is stopped. */
+void os_http_streams_cut(http_streams *ss);
+/* A new stream holding two references (producer and server). OS_ERR_TOOBIG at max. */
+OS_WUR os_err os_http_stream_new(http_streams *ss, os_http_stream **out);
+/* Drops the server's reference to a stream that will not be sent, cancelling it. */
+void os_http_stream_abandon(os_http_stream *st);
+/* The MHD response that sends st on mc; it takes over the server's reference (also when this
+ * fails and returns NULL). */
+struct MHD_Response *os_http_stream_response(os_http_stream *st, struct MHD_Connection *mc);
 
 #endif

@@ -43,8 +43,16 @@ os_err os_http_grow(char **buf, size_t *cap, size_t need, size_t max)
 
 /* ---- response building ---- */
 
+/* A body replaces a stream the handler set up earlier. */
+static void drop_stream(os_http_response *res)
+{
+    os_http_stream_abandon(res->stream);
+    res->stream = NULL;
+}
+
 void os_http_res_reset(os_http_response *res)
 {
+    drop_stream(res);
     res->status = 0;
     res->failed = false;
     res->body_len = 0;
@@ -155,6 +163,7 @@ os_err os_http_res_body(os_http_response *res, const char *content_type, const v
         memcpy(res->body, data, len);
     res->body_len = len;
     res->failed = false;
+    drop_stream(res);
     return OS_OK;
 }
 
@@ -188,6 +197,33 @@ os_err os_http_res_json(os_http_response *res, unsigned status, json_t *v)
     }
     res->status = status;
     res->failed = false;
+    drop_stream(res);
+    return OS_OK;
+}
+
+os_err os_http_res_stream(os_http_response *res, os_http_stream **out, unsigned status,
+                          const char *content_type)
+{
+    os_http_stream *st;
+    os_err err;
+
+    if (out == NULL)
+        return OS_ERR_INVALID;
+    *out = NULL;
+    if (res == NULL || res->streams == NULL || status < 100 || status > 599)
+        return OS_ERR_INVALID;
+    err = set_ctype(res, content_type);
+    if (err != OS_OK)
+        return err;
+    err = os_http_stream_new(res->streams, &st);
+    if (err != OS_OK)
+        return err;
+    drop_stream(res);
+    res->stream = st;
+    res->status = status;
+    res->failed = false;
+    res->body_len = 0;
+    *out = st;
     return OS_OK;
 }
 

@@ -16,7 +16,10 @@
  * Request life: the first access-handler call (headers in) picks the route, applies the rate
  * limit and the Content-Length cap and may answer at once (MHD then skips the body and closes);
  * later calls append the body; the last call runs the route's handler and queues its response.
- * MHD's request-completed callback ends the request (metrics, in-flight count).
+ * MHD's request-completed callback ends the request (metrics, in-flight count). A streamed
+ * response (http_stream.c) is an MHD callback response; the connection is suspended while its
+ * producer has nothing to send, so the stop cuts streams still running after the drain: MHD must
+ * not be stopped with a connection suspended.
  */
 #include "http_internal.h"
 
@@ -48,6 +51,10 @@
 #define DEFAULT_MAX_BODY ((size_t)64 << 10)
 #define DEFAULT_MAX_HEADER ((size_t)16 << 10)
 #define DEFAULT_DRAIN_MS 5000u
+#define DEFAULT_MAX_STREAMS 256u
+#define DEFAULT_STREAM_BUF ((size_t)64 << 10)
+/* After the drain, cut streams get this long to close before MHD is stopped. */
+#define CUT_WAIT_MS 1000u
 #define MAX_THREADS 256u
 /* A chunked body past the cap is discarded up to this much (or max_body) more, then cut off. */
 #define DRAIN_MIN ((size_t)1 << 20)
@@ -106,6 +113,7 @@ struct os_http_server {
     atomic_bool stopping;
     atomic_bool started_ok; /* MHD log lines before this are start-up errors worth a warning */
     os_metric *m_requests, *m_duration, *m_in_flight, *m_limited;
+    http_streams streams;
 };
 
 /* ---- small helpers ---- */
@@ -244,15 +252,20 @@ static enum MHD_Result respond(os_http_server *s, conn *c, struct MHD_Connection
     struct MHD_Response *r;
     enum MHD_Result ret;
     unsigned status = res->status;
+    os_http_stream *st = res->stream;
     const char *ctype = res->ctype >= 0 ? res->arena + res->ctype : NULL;
 
+    res->stream = NULL; /* its server reference passes to the MHD response, or is dropped */
     if (res->failed || status < 100 || status > 599) {
+        os_http_stream_abandon(st);
         if (!res->failed && status != 0)
             os_log_warn(s->log, "handler set an invalid HTTP status %u", status);
         status = 500;
         ctype = "application/json";
         r = MHD_create_response_from_buffer(sizeof(FALLBACK_500) - 1, (void *)FALLBACK_500,
                                             MHD_RESPMEM_PERSISTENT);
+    } else if (st != NULL) {
+        r = os_http_stream_response(st, mc);
     } else {
         r = MHD_create_response_from_buffer(res->body_len, res->body_len ? res->body : NULL,
                                             MHD_RESPMEM_PERSISTENT);
@@ -468,6 +481,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         if (c == NULL)
             return;
         os_http_res_reset(&c->res);
+        c->res.streams = &s->streams;
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         format_client(c, ci != NULL ? ci->client_addr : NULL);
@@ -479,6 +493,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         return;
     *socket_context = NULL;
     end_request(s, c); /* normally done already by on_completed */
+    os_http_res_reset(&c->res);
     free(c->body);
     free(c->res.body);
     free(c->res.arena);
@@ -603,6 +618,15 @@ os_err os_http_server_new(os_http_server **out, const os_http_config *cfg,
         return OS_ERR_NOMEM;
     }
     pthread_condattr_destroy(&ca);
+    if (os_http_streams_init(&s->streams, cfg->max_streams ? cfg->max_streams : DEFAULT_MAX_STREAMS,
+                             cfg->stream_buffer ? cfg->stream_buffer : DEFAULT_STREAM_BUF) !=
+        OS_OK) {
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+        free(s->ri);
+        free(s);
+        return OS_ERR_NOMEM;
+    }
     if (cfg->rate_per_s > 0) {
         err = os_ratelimit_new(&s->rl, cfg->rate_per_s,
                                cfg->rate_burst ? cfg->rate_burst : cfg->rate_per_s,
@@ -717,7 +741,7 @@ os_err os_http_server_start(os_http_server *s)
     /* ITC lets MHD_add_connection wake a worker; TURBO tries reads and writes before polling,
      * which saves system calls per keep-alive request. */
     flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
-            MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+            MHD_USE_ERROR_LOG | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
     /* the logger goes first so that MHD reports problems with the other options through it */
     s->d =
         MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
@@ -749,9 +773,30 @@ uint16_t os_http_server_port(const os_http_server *s)
     return s != NULL && s->d != NULL ? s->port : 0;
 }
 
-void os_http_server_stop(os_http_server *s)
+/* Waits up to ms for the requests in flight to end; how many are left. */
+static unsigned long wait_drained(os_http_server *s, unsigned ms)
 {
     struct timespec deadline;
+    unsigned long left;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (s->in_flight > 0)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline) == ETIMEDOUT)
+            break;
+    left = s->in_flight;
+    pthread_mutex_unlock(&s->mu);
+    return left;
+}
+
+void os_http_server_stop(os_http_server *s)
+{
     unsigned long left;
 
     if (s == NULL || s->d == NULL)
@@ -764,22 +809,15 @@ void os_http_server_stop(os_http_server *s)
     close(s->listen_fd);
     s->listen_fd = -1;
 
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += s->drain_ms / 1000;
-    deadline.tv_nsec += (long)(s->drain_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&s->mu);
-    while (s->in_flight > 0)
-        if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline) == ETIMEDOUT)
-            break;
-    left = s->in_flight;
-    pthread_mutex_unlock(&s->mu);
-    if (left > 0)
+    left = wait_drained(s, s->drain_ms);
+    if (left > 0) {
         os_log_warn(s->log, "http server on %s stopping with %lu requests still in flight",
                     s->listen, left);
+        /* MHD must not be stopped with a suspended connection: cut the streams (which resumes
+         * them) and give them a moment to close */
+        os_http_streams_cut(&s->streams);
+        (void)wait_drained(s, CUT_WAIT_MS);
+    }
 
     /* closes the remaining (idle or overdue) connections and joins the workers */
     MHD_stop_daemon(s->d);
@@ -794,6 +832,7 @@ void os_http_server_free(os_http_server *s)
         return;
     os_http_server_stop(s);
     os_ratelimit_free(s->rl);
+    os_http_streams_destroy(&s->streams);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s->ri);
