@@ -17,7 +17,7 @@
  * The registry runs as the real binary (posix_spawn, SIGTERM at the end) when it serves, which
  * it shows by listing --liveness-intervals in --help; until main.c is wired to the core, and
  * when OPENSEED_REGISTRY_TEST_INPROC=1, the core runs in this process instead: its sources are
- * compiled into this test, since integration tests link libcommon only.
+ * linked into this test from registry_core, the library the daemon itself runs.
  */
 #define _GNU_SOURCE 1 /* nftw, for registry_client.h */
 #include "testutil.h"
@@ -30,14 +30,9 @@
 #include "devchain.h"
 #include "openseed/init.h"
 
-/* The registry core, in-process (see above). */
-#include "../../src/registry/api.c"
-#include "../../src/registry/feedback.c"
-#include "../../src/registry/listing.c"
-#include "../../src/registry/peers.c"
-#include "../../src/registry/rank.c"
-#include "../../src/registry/registry.c"
-#include "../../src/registry/store.c"
+#include "openseed/json.h"
+#include "rank.h"
+#include "registry.h"
 
 #define CHAIN 31337
 

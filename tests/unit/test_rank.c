@@ -8,7 +8,8 @@
 
 #include <math.h>
 
-#include "../../src/registry/rank.c"
+#include "rank.h"
+
 
 #define I_MS 30000.0 /* heartbeat interval */
 #define T0 INT64_C(1763700000000)
