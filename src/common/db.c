@@ -200,7 +200,7 @@ static os_err migrate(os_db *db, const os_db_options *opt, char *err, size_t err
 {
     const int n = (int)opt->n_migrations;
     char sql[64], msg[OS_DB_ERR_LEN];
-    int v, rc;
+    int v = 0, rc; /* set by query_int; initialised for -O3's flow analysis */
     os_err e;
 
     if ((rc = query_int(db->h, "PRAGMA user_version", &v)) != SQLITE_OK)
