@@ -559,7 +559,7 @@ typedef struct result {
     double other_cpu;          /* the rest of the machine's busy CPU over the window; -1 unknown */
     double avg_body, avg_count;
     char statuses[160];
-    char note[96];
+    char note[192];
 } result;
 
 static int cmp_i64(const void *a, const void *b)
@@ -695,8 +695,10 @@ static bool run_phase(const lg_config *o, const struct sockaddr_in *addr, phase 
         goto out;
     }
     for (unsigned t = 0; t < T; t++) {
-        if (ws[t].err[0] != '\0')
+        if (ws[t].err[0] != '\0') {
             fprintf(stderr, "registry_bench: %s: %s\n", ph->name, ws[t].err);
+            snprintf(res->note, sizeof(res->note), "connections lost: %s", ws[t].err);
+        }
         total += ws[t].n_samples;
         res->reconnects += ws[t].reconnects;
     }
