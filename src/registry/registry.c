@@ -38,7 +38,7 @@ void rg_options_default(rg_options *o)
     o->liveness_intervals = 3;
     o->max_clock_skew_ms = 60000;
     o->rescore_interval_ms = 5000;
-    o->flush_interval_ms = 1000;
+    o->flush_interval_ms = 10000; /* last_seen need not be durable to the second: liveness is 90 s */
     o->max_peers = 50000;
     o->http_threads = 4;
     o->rate_per_s = 50;
@@ -222,7 +222,7 @@ static void *bg_main(void *arg)
     /* The rescore takes a CPU for tens of milliseconds with 10,000 sellers; at a lower priority it
      * runs in the request threads' gaps instead of halving a small machine's capacity while it
      * lasts (the heartbeat p99 in bench/README.md). Linux niceness is per thread; best effort. */
-    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 
     pthread_mutex_lock(&rg->bg_mu);
     while (!rg->bg_stop) {

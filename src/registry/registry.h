@@ -40,7 +40,7 @@ typedef struct rg_options {
     unsigned liveness_intervals;    /* missed intervals before delisting (default 3) */
     uint64_t max_clock_skew_ms;     /* |timestamp - now| allowed in signed messages (60 s) */
     uint64_t rescore_interval_ms;   /* scores and rankings are recomputed this often (5 s) */
-    uint64_t flush_interval_ms;     /* heartbeats are persisted in batches this often (1 s) */
+    uint64_t flush_interval_ms;     /* heartbeats are persisted in batches this often (10 s) */
     size_t max_peers;               /* sellers known at most (announces beyond: 503) */
 
     unsigned http_threads;       /* 0: 4 */
