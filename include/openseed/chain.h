@@ -89,6 +89,14 @@ typedef struct os_chain_error {
 
 /* ---- quantities -------------------------------------------------------------------------- */
 
+/* Empties e (non-NULL). */
+void os_chain_err_reset(os_chain_error *e);
+
+/* Sets e's kind and message (printf-style, cut to one printable ASCII line); e non-NULL. Modules
+ * built on the chain client (escrow) report their own failures through it. */
+__attribute__((format(printf, 3, 4))) void os_chain_err_set(os_chain_error *e, os_chain_fail kind,
+                                                            const char *fmt, ...);
+
 #define OS_CHAIN_QUANTITY_LEN 19 /* "0x" + 16 digits + NUL */
 
 /* Parses a JSON-RPC quantity: "0x" then 1-16 hex digits, no leading zeros ("0x0" for zero). */

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the chain client's files (chain.c: transport and JSON-RPC envelope; chain_calls.c: the typed
- * calls; chain_signer.c: nonces and sending) share and nobody else may use: filling an
- * os_chain_error, the idiom every public entry point uses to accept a NULL error pointer, and the
+ * calls; chain_signer.c: nonces and sending) share and nobody else may use: the idiom every public entry point uses to accept a NULL error pointer, and the
  * raw exchange and result helpers the typed calls are built on. They are external only because
  * they cross files, hence their os_ names.
  */
@@ -10,13 +9,6 @@
 #define OPENSEED_CHAIN_INTERNAL_H
 
 #include "openseed/chain.h"
-
-/* Empties e. */
-void os_chain_err_reset(os_chain_error *e);
-
-/* Sets e's kind and message (printf-style, cut to one printable ASCII line). */
-__attribute__((format(printf, 3, 4))) void os_chain_err_set(os_chain_error *e, os_chain_fail kind,
-                                                            const char *fmt, ...);
 
 /* Lets e be NULL (details then go to a scratch copy) and starts it empty. */
 #define ENTRY(e)                                                                                   \

@@ -47,19 +47,14 @@ static void absorb_addr(os_keccak_ctx *k, const uint8_t a[20])
     os_keccak256_update(k, w, 32);
 }
 
-__attribute__((format(printf, 3, 4))) static void err_set(os_chain_error *e, os_chain_fail kind,
-                                                          const char *fmt, ...)
-{
-    va_list ap;
-
-    if (e == NULL)
-        return;
-    memset(e, 0, sizeof(*e));
-    e->kind = kind;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
-    va_end(ap);
-}
+/* Reports a failure of this module's own (not the node's) when the caller asked for details. */
+#define err_set(e, kind, ...)                                                                      \
+    do {                                                                                           \
+        if ((e) != NULL) {                                                                         \
+            os_chain_err_reset(e);                                                                 \
+            os_chain_err_set((e), (kind), __VA_ARGS__);                                            \
+        }                                                                                          \
+    } while (0)
 
 /* A uint value decoded by the ABI decoder as uint64, or OS_ERR_RANGE. */
 static os_err to_u64(uint64_t *out, const os_abi_value *v)
