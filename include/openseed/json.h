@@ -2,9 +2,9 @@
 /*
  * JSON at the edges of every daemon, over jansson: a parser with a byte cap, a nesting cap and
  * duplicate keys refused; typed getters that check a field's type, range and length and write a
- * one-line reason a client can read; an unknown-field check; the canonical dump that PROTOCOL.md §3
- * hashes for a seller record's bodyHash; and the OpenAI-shaped error body every daemon answers
- * with.
+ * one-line reason a client can read, and where-prefixed forms of them for nested messages; an
+ * unknown-field check; value builders for encoders; the canonical dump that PROTOCOL.md §3 hashes
+ * for a seller record's bodyHash; and the OpenAI-shaped error body every daemon answers with.
  *
  * Error text goes to `err` (capacity `errcap`, always NUL-terminated when errcap > 0; may be NULL
  * with errcap 0). It names the field (or the line and column) and the problem but never echoes a
@@ -133,6 +133,94 @@ OS_WUR os_err os_json_opt_array(const json_t **out, const json_t *obj, const cha
  */
 OS_WUR os_err os_json_check_keys(const json_t *obj, const char *const allowed[], char *err,
                                  size_t errcap);
+
+/* ---- where-prefixed getters, for parsers of nested messages ----
+ *
+ * A message parser names the object a field sits in ("voucher: field \"nonce\" ...") and answers
+ * every malformed field with OS_ERR_INVALID, a missing or oversized one too, which the daemons turn
+ * into 400. `where` is the path of the enclosing object with its ": " ("" or NULL at the top); it
+ * is a constant of the parser, not input. Each os_json_at_X calls os_json_get_X and passes its
+ * result through os_json_err_at, so the reasons are os_json_get_X's with where in front, and the
+ * output is untouched on failure.
+ */
+
+/*
+ * Turns a json.h getter's result rc and its reason into the parser's: OS_OK stays OS_OK (err
+ * untouched), OS_ERR_NOMEM stays OS_ERR_NOMEM with "out of memory", every other failure becomes
+ * OS_ERR_INVALID with err = where + reason. reason is the getter's err buffer (NULL reads as "").
+ */
+OS_WUR os_err os_json_err_at(os_err rc, const char *where, const char *reason, char *err,
+                             size_t errcap);
+
+/*
+ * obj must be an object ("<where>must be a JSON object") whose every key is in `allowed`, as
+ * os_json_check_keys; OS_OK or OS_ERR_INVALID.
+ */
+OS_WUR os_err os_json_check_object(const json_t *obj, const char *const allowed[],
+                                   const char *where, char *err, size_t errcap);
+
+/* os_json_get_object with where; *out borrows from obj. */
+OS_WUR os_err os_json_at_object(const json_t **out, const json_t *obj, const char *key,
+                                const char *where, char *err, size_t errcap);
+
+/* os_json_get_array with where; *out borrows from obj. */
+OS_WUR os_err os_json_at_array(const json_t **out, const json_t *obj, const char *key,
+                               size_t max_items, const char *where, char *err, size_t errcap);
+
+/* os_json_get_str with where; *out borrows from obj. */
+OS_WUR os_err os_json_at_str(const char **out, const json_t *obj, const char *key, size_t max_len,
+                             const char *where, char *err, size_t errcap);
+
+/*
+ * os_json_get_u64 with where, and the value must lie in [lo, hi]: outside it the reason is
+ * "<where>field \"<key>\" must be between <lo> and <hi>". hi = UINT64_MAX means no upper bound
+ * beyond jansson's INT64_MAX.
+ */
+OS_WUR os_err os_json_at_u64(uint64_t *out, const json_t *obj, const char *key, uint64_t lo,
+                             uint64_t hi, const char *where, char *err, size_t errcap);
+
+/* os_json_get_u64_str with where: an amount as a canonical decimal string. */
+OS_WUR os_err os_json_at_u64_str(uint64_t *out, const json_t *obj, const char *key,
+                                 const char *where, char *err, size_t errcap);
+
+/* os_json_get_hex with where: "0x" + exactly 2*len hex digits, either case. */
+OS_WUR os_err os_json_at_hex(uint8_t *out, size_t len, const json_t *obj, const char *key,
+                             const char *where, char *err, size_t errcap);
+
+/*
+ * A 20-byte address spelled with its EIP-55 checksum (os_eip55_parse) into out; anything else is
+ * "<where>field \"<key>\" must be a 0x address with a valid EIP-55 checksum".
+ */
+OS_WUR os_err os_json_at_address(uint8_t out[20], const json_t *obj, const char *key,
+                                 const char *where, char *err, size_t errcap);
+
+/* ---- builders ----
+ *
+ * Encoders chain these with &&: a value constructor that fails (NULL) makes the os_json_put that
+ * receives it fail, and every container is attached to its parent as soon as it exists, so one
+ * json_decref of the root cleans up after a failure anywhere.
+ */
+
+/*
+ * json_object_set_new(obj, key, v) that also fails when v is NULL. v is taken in every case (set
+ * into obj, or released on failure). True on success.
+ */
+OS_WUR bool os_json_put(json_t *obj, const char *key, json_t *v);
+
+/*
+ * Puts the new container v into parent at key and returns it, borrowed (parent owns it), to be
+ * filled; NULL when v is NULL or the put fails (v released).
+ */
+json_t *os_json_child(json_t *parent, const char *key, json_t *v);
+
+/* A new JSON integer for v; NULL above INT64_MAX (jansson's largest integer) or on no memory. */
+json_t *os_json_u64(uint64_t v);
+
+/* A new JSON string "0x" + lower-case hex of p[0..n), or NULL (no memory; p NULL with n > 0). */
+json_t *os_json_hex(const uint8_t *p, size_t n);
+
+/* A new JSON string of the address a[0..20) with its EIP-55 checksum, or NULL. */
+json_t *os_json_address(const uint8_t a[20]);
 
 /*
  * The canonical text of v: object keys sorted bytewise, no whitespace, jansson's string escapes

@@ -42,4 +42,19 @@ OS_WUR os_err os_keyfile_read_secp(uint8_t priv[OS_SECP_PRIVKEY_LEN], const char
 OS_WUR os_err os_keyfile_write_secp(const char *path, const uint8_t priv[OS_SECP_PRIVKEY_LEN],
                                     char *err, size_t errcap);
 
+/*
+ * Reads a one-line secret file (an API key, a bearer token) with the same checks as a key file:
+ * a regular file, not a symlink, no group or other permission bits. One trailing newline (LF or
+ * CRLF) is dropped; the text must be non-empty and printable, and the file (its newline included)
+ * smaller than cap bytes. *len (may be NULL)
+ * gets its length. OS_ERR_NOTFOUND when missing, OS_ERR_TOOBIG when longer, OS_ERR_INVALID for the
+ * rest; out is wiped on failure. The caller wipes out when done.
+ */
+OS_WUR os_err os_keyfile_read_text(char *out, size_t cap, size_t *len, const char *path, char *err,
+                                   size_t errcap);
+
+/* Creates path with mode 0600 holding text and a newline; never replaces an existing file
+ * (OS_ERR_EXISTS). text is one line. */
+OS_WUR os_err os_keyfile_write_text(const char *path, const char *text, char *err, size_t errcap);
+
 #endif

@@ -61,6 +61,12 @@ OS_WUR os_err os_money_format_units(char *out, size_t cap, uint64_t v);
 /* Parses a JSON string in the wire form; a JSON number is OS_ERR_INVALID (amounts are strings). */
 OS_WUR os_err os_money_parse_json(uint64_t *out, const json_t *v);
 
+/*
+ * A new JSON string holding v in the wire form (what os_money_parse_json reads back), owned by the
+ * caller; NULL when out of memory.
+ */
+json_t *os_money_to_json(uint64_t v);
+
 /* ---- human form: USDC with up to 6 decimals, for the CLI, config and logs ---- */
 
 /*

@@ -3,7 +3,9 @@
  * JSON helpers over jansson 2.14 with the limits every inbound message needs. jansson has no
  * runtime depth option (only a compile-time 2048), so os_json_parse pre-scans the text once,
  * counting brackets outside strings, before handing it to json_loadb with JSON_REJECT_DUPLICATES.
- * The getters turn jansson's loose accessors into checked ones with a reason a client can act on.
+ * The getters turn jansson's loose accessors into checked ones with a reason a client can act on;
+ * the os_json_at_* forms and the builders live here so that every message parser words its
+ * refusals, and every encoder builds its values, one way.
  */
 #include "openseed/json.h"
 
@@ -14,6 +16,7 @@
 
 #include "openseed/hex.h"
 #include "openseed/money.h"
+#include "openseed/secp.h"
 
 __attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errcap, const char *fmt,
                                                          ...)
@@ -396,6 +399,143 @@ os_err os_json_check_keys(const json_t *obj, const char *const allowed[], char *
         }
     }
     return OS_OK;
+}
+
+/* ---- where-prefixed getters ---- */
+
+os_err os_json_err_at(os_err rc, const char *where, const char *reason, char *err, size_t errcap)
+{
+    if (rc == OS_OK)
+        return OS_OK;
+    if (rc == OS_ERR_NOMEM)
+        return os_errf(err, errcap, rc, "out of memory");
+    return os_errf(err, errcap, OS_ERR_INVALID, "%s%s", where != NULL ? where : "",
+                   reason != NULL ? reason : "");
+}
+
+os_err os_json_check_object(const json_t *obj, const char *const allowed[], const char *where,
+                            char *err, size_t errcap)
+{
+    char tmp[OS_JSON_ERR_LEN];
+
+    if (!json_is_object(obj))
+        return os_errf(err, errcap, OS_ERR_INVALID, "%smust be a JSON object",
+                       where != NULL ? where : "");
+    return os_json_err_at(os_json_check_keys(obj, allowed, tmp, sizeof(tmp)), where, tmp, err,
+                          errcap);
+}
+
+os_err os_json_at_object(const json_t **out, const json_t *obj, const char *key, const char *where,
+                         char *err, size_t errcap)
+{
+    char tmp[OS_JSON_ERR_LEN];
+    return os_json_err_at(os_json_get_object(out, obj, key, tmp, sizeof(tmp)), where, tmp, err,
+                          errcap);
+}
+
+os_err os_json_at_array(const json_t **out, const json_t *obj, const char *key, size_t max_items,
+                        const char *where, char *err, size_t errcap)
+{
+    char tmp[OS_JSON_ERR_LEN];
+    return os_json_err_at(os_json_get_array(out, obj, key, max_items, tmp, sizeof(tmp)), where, tmp,
+                          err, errcap);
+}
+
+os_err os_json_at_str(const char **out, const json_t *obj, const char *key, size_t max_len,
+                      const char *where, char *err, size_t errcap)
+{
+    char tmp[OS_JSON_ERR_LEN];
+    return os_json_err_at(os_json_get_str(out, obj, key, max_len, tmp, sizeof(tmp)), where, tmp,
+                          err, errcap);
+}
+
+os_err os_json_at_u64(uint64_t *out, const json_t *obj, const char *key, uint64_t lo, uint64_t hi,
+                      const char *where, char *err, size_t errcap)
+{
+    char tmp[OS_JSON_ERR_LEN];
+    uint64_t v;
+    os_err rc = os_json_get_u64(&v, obj, key, tmp, sizeof(tmp));
+
+    if (rc != OS_OK)
+        return os_json_err_at(rc, where, tmp, err, errcap);
+    if (v < lo || v > hi)
+        return os_errf(err, errcap, OS_ERR_INVALID, "%sfield \"%s\" must be between %llu and %llu",
+                       where != NULL ? where : "", key, (unsigned long long)lo,
+                       (unsigned long long)hi);
+    *out = v;
+    return OS_OK;
+}
+
+os_err os_json_at_u64_str(uint64_t *out, const json_t *obj, const char *key, const char *where,
+                          char *err, size_t errcap)
+{
+    char tmp[OS_JSON_ERR_LEN];
+    return os_json_err_at(os_json_get_u64_str(out, obj, key, tmp, sizeof(tmp)), where, tmp, err,
+                          errcap);
+}
+
+os_err os_json_at_hex(uint8_t *out, size_t len, const json_t *obj, const char *key,
+                      const char *where, char *err, size_t errcap)
+{
+    char tmp[OS_JSON_ERR_LEN];
+    return os_json_err_at(os_json_get_hex(out, len, obj, key, tmp, sizeof(tmp)), where, tmp, err,
+                          errcap);
+}
+
+os_err os_json_at_address(uint8_t out[20], const json_t *obj, const char *key, const char *where,
+                          char *err, size_t errcap)
+{
+    const char *s;
+    os_err rc = os_json_at_str(&s, obj, key, OS_ADDRESS_STR_LEN - 1, where, err, errcap);
+
+    if (rc != OS_OK)
+        return rc;
+    if (os_eip55_parse(out, s) != OS_OK)
+        return os_errf(err, errcap, OS_ERR_INVALID,
+                       "%sfield \"%s\" must be a 0x address with a valid EIP-55 checksum",
+                       where != NULL ? where : "", key);
+    return OS_OK;
+}
+
+/* ---- builders ---- */
+
+bool os_json_put(json_t *obj, const char *key, json_t *v)
+{
+    /* jansson releases v itself when the set fails */
+    return v != NULL && json_object_set_new(obj, key, v) == 0;
+}
+
+json_t *os_json_child(json_t *parent, const char *key, json_t *v)
+{
+    return os_json_put(parent, key, v) ? v : NULL;
+}
+
+json_t *os_json_u64(uint64_t v)
+{
+    return v <= INT64_MAX ? json_integer((json_int_t)v) : NULL;
+}
+
+json_t *os_json_hex(const uint8_t *p, size_t n)
+{
+    char *s;
+    json_t *v = NULL;
+
+    if ((p == NULL && n > 0) || n > (SIZE_MAX - 3) / 2 || (s = malloc(OS_HEX_LEN(n))) == NULL)
+        return NULL;
+    if (os_hex_encode(s, OS_HEX_LEN(n), p, n, 1) == OS_OK)
+        v = json_string(s);
+    free(s);
+    return v;
+}
+
+json_t *os_json_address(const uint8_t a[20])
+{
+    char s[OS_ADDRESS_STR_LEN];
+
+    if (a == NULL)
+        return NULL;
+    os_eip55_format(s, a);
+    return json_string(s);
 }
 
 os_err os_json_dump_canonical(const json_t *v, char **out, size_t *len)

@@ -78,14 +78,113 @@ static int read_all(int fd, char *buf, size_t cap, size_t *n)
     return 0;
 }
 
+/*
+ * Opens path for reading as a private file: not through a final symlink, not blocking on a FIFO,
+ * and judged by fstat on the opened file (a regular file with no group or other mode bits).
+ */
+static os_err open_private(int *fd_out, const char *path, const char *shown, char *err,
+                           size_t errcap)
+{
+    struct stat sb;
+    int fd, e;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        e = errno;
+        if (e == ELOOP)
+            return os_errf(
+                err, errcap, OS_ERR_INVALID,
+                "%s is a symbolic link; refusing to follow it (name the file itself)", shown);
+        return os_errf(err, errcap, e == ENOENT ? OS_ERR_NOTFOUND : OS_ERR_IO, "cannot open %s: %s",
+                       shown, strerror(e));
+    }
+    if (fstat(fd, &sb) != 0) {
+        e = errno;
+        close(fd);
+        return os_errf(err, errcap, OS_ERR_IO, "cannot stat %s: %s", shown, strerror(e));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return os_errf(err, errcap, OS_ERR_INVALID, "%s is not a regular file", shown);
+    }
+    if ((sb.st_mode & 077) != 0) {
+        close(fd);
+        return os_errf(
+            err, errcap, OS_ERR_INVALID,
+            "%s is accessible by group or others (mode %04o); refusing to use it; run chmod 600 "
+            "on it",
+            shown, (unsigned)(sb.st_mode & 07777));
+    }
+    *fd_out = fd;
+    return OS_OK;
+}
+
+/* Reads all of a private file into out[0..cap); OS_ERR_TOOBIG when it holds cap bytes or more.
+ * out is wiped on failure. */
+static os_err read_private(char *out, size_t cap, size_t *n, const char *path, const char *shown,
+                           char *err, size_t errcap)
+{
+    os_err rc;
+    int fd = -1;
+
+    *n = 0;
+    if ((rc = open_private(&fd, path, shown, err, errcap)) != OS_OK)
+        return rc;
+    if (read_all(fd, out, cap, n) != 0)
+        rc = os_errf(err, errcap, OS_ERR_IO, "cannot read %s: %s", shown, strerror(errno));
+    else if (*n >= cap)
+        rc = os_errf(err, errcap, OS_ERR_TOOBIG, "%s is too long", shown);
+    close(fd);
+    if (rc != OS_OK)
+        os_wipe(out, cap);
+    return rc;
+}
+
+os_err os_keyfile_read_text(char *out, size_t cap, size_t *len, const char *path, char *err,
+                            size_t errcap)
+{
+    char shown[SHOWN_PATH_LEN];
+    size_t n = 0;
+    os_err rc;
+
+    if (err != NULL && errcap > 0)
+        err[0] = '\0';
+    if (out == NULL || cap < 2)
+        return os_errf(err, errcap, OS_ERR_INVALID, "no buffer for the secret");
+    out[0] = '\0';
+    if (path == NULL || path[0] == '\0')
+        return os_errf(err, errcap, OS_ERR_INVALID, "no secret file given");
+    show_path(shown, path);
+    if ((rc = read_private(out, cap, &n, path, shown, err, errcap)) != OS_OK)
+        return rc;
+    if (n > 0 && out[n - 1] == '\n') {
+        n--;
+        if (n > 0 && out[n - 1] == '\r')
+            n--;
+    }
+    out[n] = '\0';
+    rc = OS_OK;
+    if (n == 0)
+        rc = os_errf(err, errcap, OS_ERR_INVALID, "%s is empty", shown);
+    for (size_t i = 0; rc == OS_OK && i < n; i++) {
+        unsigned char c = (unsigned char)out[i];
+        if (c < 0x20 || c == 0x7f)
+            rc = os_errf(err, errcap, OS_ERR_INVALID,
+                         "%s holds more than one line or control characters", shown);
+    }
+    if (rc != OS_OK)
+        os_wipe(out, cap);
+    else if (len != NULL)
+        *len = n;
+    return rc;
+}
+
 os_err os_keyfile_read_secp(uint8_t priv[OS_SECP_PRIVKEY_LEN], const char *path, char *err,
                             size_t errcap)
 {
     char buf[KEYFILE_MAX + 1], shown[SHOWN_PATH_LEN];
-    struct stat sb;
-    size_t n;
+    size_t n = 0;
     os_err rc;
-    int fd, e;
 
     if (err != NULL && errcap > 0)
         err[0] = '\0';
@@ -95,63 +194,25 @@ os_err os_keyfile_read_secp(uint8_t priv[OS_SECP_PRIVKEY_LEN], const char *path,
     if (path == NULL || path[0] == '\0')
         return os_errf(err, errcap, OS_ERR_INVALID, "no key file given");
     show_path(shown, path);
-
-    /* O_NONBLOCK: a FIFO planted at the path must not hang the daemon; it is refused below. */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0) {
-        e = errno;
-        if (e == ELOOP)
-            return os_errf(
-                err, errcap, OS_ERR_INVALID,
-                "%s is a symbolic link; refusing to follow it (name the key file itself)", shown);
-        return os_errf(err, errcap, e == ENOENT ? OS_ERR_NOTFOUND : OS_ERR_IO, "cannot open %s: %s",
-                       shown, strerror(e));
+    rc = read_private(buf, sizeof(buf), &n, path, shown, err, errcap);
+    if (rc == OS_ERR_TOOBIG)
+        return os_errf(err, errcap, OS_ERR_INVALID, "%s is too long to be a key file", shown);
+    if (rc != OS_OK)
+        return rc;
+    if (buf[0] == '{') {
+        rc = os_errf(err, errcap, OS_ERR_INVALID,
+                     "%s looks like a v3 keystore; only raw key files (0x and 64 hex digits) are "
+                     "supported so far",
+                     shown);
+    } else if (!parse_key(priv, buf, n)) {
+        rc = os_errf(err, errcap, OS_ERR_INVALID,
+                     "%s does not hold a secp256k1 private key (0x and 64 hex digits, non-zero and "
+                     "below the group order)",
+                     shown);
     }
-    rc = OS_ERR_INVALID;
-    if (fstat(fd, &sb) != 0) {
-        rc = os_errf(err, errcap, OS_ERR_IO, "cannot stat %s: %s", shown, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        os_errf(err, errcap, rc, "%s is not a regular file", shown);
-        goto done;
-    }
-    if ((sb.st_mode & 077) != 0) {
-        os_errf(
-            err, errcap, rc,
-            "%s is accessible by group or others (mode %04o); refusing to use it; run chmod 600 "
-            "on it",
-            shown, (unsigned)(sb.st_mode & 07777));
-        goto done;
-    }
-    if (read_all(fd, buf, sizeof(buf), &n) != 0) {
-        rc = os_errf(err, errcap, OS_ERR_IO, "cannot read %s: %s", shown, strerror(errno));
-        goto done;
-    }
-    if (n > KEYFILE_MAX) {
-        os_errf(err, errcap, rc, "%s is too long to be a key file", shown);
-        goto done;
-    }
-    if (n > 0 && buf[0] == '{') {
-        os_errf(err, errcap, rc,
-                "%s looks like a v3 keystore; only raw key files (0x and 64 hex digits) are "
-                "supported so far",
-                shown);
-        goto done;
-    }
-    if (!parse_key(priv, buf, n)) {
-        os_errf(err, errcap, rc,
-                "%s does not hold a secp256k1 private key (0x and 64 hex digits, non-zero and "
-                "below the group order)",
-                shown);
-        goto done;
-    }
-    rc = OS_OK;
-done:
     os_wipe(buf, sizeof(buf));
     if (rc != OS_OK)
         os_wipe(priv, OS_SECP_PRIVKEY_LEN);
-    close(fd);
     return rc;
 }
 
@@ -199,13 +260,53 @@ static void sync_parent(const char *path)
     close(fd);
 }
 
+os_err os_keyfile_write_text(const char *path, const char *text, char *err, size_t errcap)
+{
+    char shown[SHOWN_PATH_LEN];
+    size_t len;
+    os_err rc;
+    int fd, e;
+
+    if (err != NULL && errcap > 0)
+        err[0] = '\0';
+    if (path == NULL || path[0] == '\0')
+        return os_errf(err, errcap, OS_ERR_INVALID, "no secret file given");
+    show_path(shown, path);
+    if (text == NULL || (len = strlen(text)) == 0 || strchr(text, '\n') != NULL)
+        return os_errf(err, errcap, OS_ERR_INVALID, "not one line of text; %s was not created",
+                       shown);
+
+    /* O_EXCL: never replace an existing file nor write through a planted (even dangling)
+     * symlink; mode 0600 from birth, so there is no window in which others can read it. */
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        e = errno;
+        if (e == EEXIST)
+            return os_errf(err, errcap, OS_ERR_EXISTS,
+                           "%s already exists; refusing to overwrite it", shown);
+        return os_errf(err, errcap, OS_ERR_IO, "cannot create %s: %s", shown, strerror(e));
+    }
+    rc = OS_OK;
+    if (write_all(fd, text, len) != 0 || write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
+        e = errno;
+        close(fd);
+        unlink(path);
+        rc = os_errf(err, errcap, OS_ERR_IO, "cannot write %s: %s", shown, strerror(e));
+    } else if (close(fd) != 0) {
+        e = errno;
+        unlink(path);
+        rc = os_errf(err, errcap, OS_ERR_IO, "cannot write %s: %s", shown, strerror(e));
+    } else {
+        sync_parent(path);
+    }
+    return rc;
+}
+
 os_err os_keyfile_write_secp(const char *path, const uint8_t priv[OS_SECP_PRIVKEY_LEN], char *err,
                              size_t errcap)
 {
     char text[OS_HEX_LEN(OS_SECP_PRIVKEY_LEN) + 1], shown[SHOWN_PATH_LEN];
-    size_t len;
     os_err rc;
-    int fd, e;
 
     if (err != NULL && errcap > 0)
         err[0] = '\0';
@@ -219,33 +320,7 @@ os_err os_keyfile_write_secp(const char *path, const uint8_t priv[OS_SECP_PRIVKE
         os_wipe(text, sizeof(text));
         return os_errf(err, errcap, OS_ERR_INTERNAL, "cannot encode the key for %s", shown);
     }
-    len = strlen(text);
-    text[len++] = '\n';
-
-    /* O_EXCL: never replace an existing file nor write through a planted (even dangling)
-     * symlink; mode 0600 from birth, so there is no window in which others can read it. */
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        e = errno;
-        os_wipe(text, sizeof(text));
-        if (e == EEXIST)
-            return os_errf(err, errcap, OS_ERR_EXISTS,
-                           "%s already exists; refusing to overwrite it", shown);
-        return os_errf(err, errcap, OS_ERR_IO, "cannot create %s: %s", shown, strerror(e));
-    }
-    rc = OS_OK;
-    if (write_all(fd, text, len) != 0 || fsync(fd) != 0) {
-        e = errno;
-        close(fd);
-        unlink(path);
-        rc = os_errf(err, errcap, OS_ERR_IO, "cannot write %s: %s", shown, strerror(e));
-    } else if (close(fd) != 0) {
-        e = errno;
-        unlink(path);
-        rc = os_errf(err, errcap, OS_ERR_IO, "cannot write %s: %s", shown, strerror(e));
-    } else {
-        sync_parent(path);
-    }
+    rc = os_keyfile_write_text(path, text, err, errcap);
     os_wipe(text, sizeof(text));
     return rc;
 }

@@ -164,6 +164,15 @@ os_err os_money_parse_json(uint64_t *out, const json_t *v)
     return os_money_parse_units(out, json_string_value(v));
 }
 
+json_t *os_money_to_json(uint64_t v)
+{
+    char s[OS_MONEY_UNITS_LEN];
+
+    if (os_money_format_units(s, sizeof(s), v) != OS_OK)
+        return NULL;
+    return json_string(s);
+}
+
 os_err os_usdc_parse(uint64_t *micro, const char *s)
 {
     static const uint64_t scale[7] = {1000000, 100000, 10000, 1000, 100, 10, 1};

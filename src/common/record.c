@@ -21,14 +21,13 @@
 #include "openseed/base64.h"
 #include "openseed/ct.h"
 #include "openseed/eip712.h"
-#include "openseed/hex.h"
 #include "openseed/json.h"
 #include "openseed/keccak.h"
+#include "openseed/money.h"
 #include "openseed/ohttp.h"
 #include "openseed/secp.h"
 
 #define MAX_APIS_LISTED 8 /* bound on an apis array before its names are checked */
-#define TMP_ERR_LEN OS_JSON_ERR_LEN
 
 static const char *const api_names[] = {"openai.chat", "openai.embeddings", "anthropic.messages"};
 #define N_APIS (sizeof(api_names) / sizeof(api_names[0]))
@@ -155,87 +154,16 @@ static int model_ok(const char *s, size_t n)
     return 1;
 }
 
-/*
- * The getters below wrap json.h's, prefixing their reason with `where` (the path of the enclosing
- * object, "" at the top) and turning every failure into OS_ERR_INVALID.
- */
-static os_err wrap(os_err rc, const char *where, const char *tmp, char *err, size_t errcap)
-{
-    if (rc == OS_OK)
-        return OS_OK;
-    if (rc == OS_ERR_NOMEM)
-        return os_errf(err, errcap, rc, "out of memory");
-    return os_errf(err, errcap, OS_ERR_INVALID, "%s%s", where, tmp);
-}
-
-static os_err get_keys(const json_t *obj, const char *const keys[], const char *where, char *err,
-                       size_t errcap)
-{
-    char tmp[TMP_ERR_LEN];
-
-    if (!json_is_object(obj))
-        return os_errf(err, errcap, OS_ERR_INVALID, "%smust be a JSON object", where);
-    os_err rc = os_json_check_keys(obj, keys, tmp, sizeof(tmp));
-    return wrap(rc, where, tmp, err, errcap);
-}
-
-static os_err get_str(const char **out, size_t *len, const json_t *obj, const char *key,
-                      size_t max_len, const char *where, char *err, size_t errcap)
-{
-    char tmp[TMP_ERR_LEN];
-    os_err rc = os_json_get_str(out, obj, key, max_len, tmp, sizeof(tmp));
-
-    if (rc == OS_OK && len != NULL)
-        *len = strlen(*out);
-    return wrap(rc, where, tmp, err, errcap);
-}
-
-static os_err get_u64(uint64_t *out, const json_t *obj, const char *key, uint64_t lo, uint64_t hi,
-                      const char *where, char *err, size_t errcap)
-{
-    char tmp[TMP_ERR_LEN];
-    os_err rc = os_json_get_u64(out, obj, key, tmp, sizeof(tmp));
-
-    if (rc != OS_OK)
-        return wrap(rc, where, tmp, err, errcap);
-    if (*out < lo || *out > hi)
-        return os_errf(err, errcap, OS_ERR_INVALID, "%sfield \"%s\" must be between %llu and %llu",
-                       where, key, (unsigned long long)lo, (unsigned long long)hi);
-    return OS_OK;
-}
-
-static os_err get_hex(uint8_t *out, size_t len, const json_t *obj, const char *key,
-                      const char *where, char *err, size_t errcap)
-{
-    char tmp[TMP_ERR_LEN];
-    os_err rc = os_json_get_hex(out, len, obj, key, tmp, sizeof(tmp));
-    return wrap(rc, where, tmp, err, errcap);
-}
-
-static os_err get_address(uint8_t out[20], const json_t *obj, const char *key, const char *where,
-                          char *err, size_t errcap)
-{
-    const char *s;
-    os_err rc = get_str(&s, NULL, obj, key, OS_ADDRESS_STR_LEN - 1, where, err, errcap);
-
-    if (rc != OS_OK)
-        return rc;
-    if (os_eip55_parse(out, s) != OS_OK)
-        return os_errf(err, errcap, OS_ERR_INVALID,
-                       "%sfield \"%s\" must be a 0x address with a valid EIP-55 checksum", where,
-                       key);
-    return OS_OK;
-}
-
 static os_err get_endpoint(char out[OS_RECORD_ENDPOINT_MAX], const json_t *obj, const char *key,
                            char *err, size_t errcap)
 {
     const char *s;
     size_t n = 0;
-    os_err rc = get_str(&s, &n, obj, key, OS_RECORD_ENDPOINT_MAX - 1, "", err, errcap);
+    os_err rc = os_json_at_str(&s, obj, key, OS_RECORD_ENDPOINT_MAX - 1, "", err, errcap);
 
     if (rc != OS_OK)
         return rc;
+    n = strlen(s);
     if (!endpoint_ok(s, n))
         return os_errf(err, errcap, OS_ERR_INVALID,
                        "field \"%s\" must be an http:// or https:// URL with a host and no spaces, "
@@ -275,24 +203,22 @@ static os_err parse_offering(os_offering *o, const json_t *v, size_t idx, char *
     os_err rc;
 
     snprintf(where, sizeof(where), "offerings[%zu]: ", idx);
-    if ((rc = get_keys(v, offering_keys, where, err, errcap)) != OS_OK)
+    if ((rc = os_json_check_object(v, offering_keys, where, err, errcap)) != OS_OK)
         return rc;
 
-    if ((rc = get_str(&s, &n, v, "capability", OS_RECORD_NAME_MAX - 1, where, err, errcap)) !=
+    if ((rc = os_json_at_str(&s, v, "capability", OS_RECORD_NAME_MAX - 1, where, err, errcap)) !=
         OS_OK)
         return rc;
+    n = strlen(s);
     if (!in_list(s, capabilities))
         return os_errf(err, errcap, OS_ERR_INVALID,
                        "%sfield \"capability\" must be \"inference\", \"agent\" or \"tool\"",
                        where);
     memcpy(o->capability, s, n + 1);
 
-    {
-        char tmp[TMP_ERR_LEN];
-        rc = os_json_get_array(&arr, v, "services", OS_RECORD_MAX_SERVICES, tmp, sizeof(tmp));
-        if (rc != OS_OK)
-            return wrap(rc, where, tmp, err, errcap);
-    }
+    if ((rc = os_json_at_array(&arr, v, "services", OS_RECORD_MAX_SERVICES, where, err, errcap)) !=
+        OS_OK)
+        return rc;
     if (json_array_size(arr) == 0)
         return os_errf(err, errcap, OS_ERR_INVALID, "%sfield \"services\" must not be empty",
                        where);
@@ -311,20 +237,17 @@ static os_err parse_offering(os_offering *o, const json_t *v, size_t idx, char *
     }
     o->n_services = json_array_size(arr);
 
-    if ((rc = get_str(&s, &n, v, "model", OS_RECORD_MODEL_MAX - 1, where, err, errcap)) != OS_OK)
+    if ((rc = os_json_at_str(&s, v, "model", OS_RECORD_MODEL_MAX - 1, where, err, errcap)) != OS_OK)
         return rc;
+    n = strlen(s);
     if (!model_ok(s, n))
         return os_errf(err, errcap, OS_ERR_INVALID,
                        "%sfield \"model\" must be 1 to 127 bytes without control characters",
                        where);
     memcpy(o->model, s, n + 1);
 
-    {
-        char tmp[TMP_ERR_LEN];
-        rc = os_json_get_array(&arr, v, "apis", MAX_APIS_LISTED, tmp, sizeof(tmp));
-        if (rc != OS_OK)
-            return wrap(rc, where, tmp, err, errcap);
-    }
+    if ((rc = os_json_at_array(&arr, v, "apis", MAX_APIS_LISTED, where, err, errcap)) != OS_OK)
+        return rc;
     if (json_array_size(arr) == 0)
         return os_errf(err, errcap, OS_ERR_INVALID, "%sfield \"apis\" must not be empty", where);
     o->apis = 0;
@@ -341,16 +264,12 @@ static os_err parse_offering(os_offering *o, const json_t *v, size_t idx, char *
         o->apis |= bit;
     }
 
-    {
-        char tmp[TMP_ERR_LEN];
-        rc = os_json_get_object(&pricing, v, "pricing", tmp, sizeof(tmp));
-        if (rc != OS_OK)
-            return wrap(rc, where, tmp, err, errcap);
-    }
+    if ((rc = os_json_at_object(&pricing, v, "pricing", where, err, errcap)) != OS_OK)
+        return rc;
     {
         char pwhere[64];
         snprintf(pwhere, sizeof(pwhere), "%spricing: ", where);
-        if ((rc = get_keys(pricing, pricing_keys, pwhere, err, errcap)) != OS_OK)
+        if ((rc = os_json_check_object(pricing, pricing_keys, pwhere, err, errcap)) != OS_OK)
             return rc;
     }
     for (i = 0; i < 2; i++) {
@@ -376,7 +295,8 @@ static os_err parse_offering(os_offering *o, const json_t *v, size_t idx, char *
             return os_errf(err, errcap, OS_ERR_INTERNAL, "%spricing read inconsistently", where);
     }
 
-    return get_u64(&o->max_output_tokens, v, "max_output_tokens", 1, 1000000, where, err, errcap);
+    return os_json_at_u64(&o->max_output_tokens, v, "max_output_tokens", 1, 1000000, where, err,
+                          errcap);
 }
 
 static os_err parse_record(os_record *r, const json_t *rec, char *err, size_t errcap)
@@ -392,19 +312,22 @@ static os_err parse_record(os_record *r, const json_t *rec, char *err, size_t er
     if (json_object_get(rec, "signature") != NULL)
         return os_errf(err, errcap, OS_ERR_INVALID,
                        "the record must not contain \"signature\" (it goes beside the record)");
-    if ((rc = get_keys(rec, record_keys, "", err, errcap)) != OS_OK ||
-        (rc = get_address(r->node, rec, "node_id", "", err, errcap)) != OS_OK ||
+    if ((rc = os_json_check_object(rec, record_keys, "", err, errcap)) != OS_OK ||
+        (rc = os_json_at_address(r->node, rec, "node_id", "", err, errcap)) != OS_OK ||
         (rc = get_endpoint(r->endpoint, rec, "endpoint", err, errcap)) != OS_OK ||
-        (rc = get_u64(&r->seq, rec, "seq", 0, INT64_MAX, "", err, errcap)) != OS_OK ||
-        (rc = get_u64(&r->timestamp, rec, "timestamp", 0, INT64_MAX, "", err, errcap)) != OS_OK ||
-        (rc = get_u64(&r->chain_id, rec, "chain_id", 0, INT64_MAX, "", err, errcap)) != OS_OK ||
-        (rc = get_address(r->escrow, rec, "escrow", "", err, errcap)) != OS_OK ||
-        (rc = get_address(r->asset, rec, "asset", "", err, errcap)) != OS_OK)
+        (rc = os_json_at_u64(&r->seq, rec, "seq", 0, INT64_MAX, "", err, errcap)) != OS_OK ||
+        (rc = os_json_at_u64(&r->timestamp, rec, "timestamp", 0, INT64_MAX, "", err, errcap)) !=
+            OS_OK ||
+        (rc = os_json_at_u64(&r->chain_id, rec, "chain_id", 0, INT64_MAX, "", err, errcap)) !=
+            OS_OK ||
+        (rc = os_json_at_address(r->escrow, rec, "escrow", "", err, errcap)) != OS_OK ||
+        (rc = os_json_at_address(r->asset, rec, "asset", "", err, errcap)) != OS_OK)
         return rc;
 
-    if ((rc = get_str(&s, &n, rec, "ohttp_keys", OS_BASE64_LEN(OS_RECORD_OHTTP_KEYS_MAX) - 1, "",
-                      err, errcap)) != OS_OK)
+    if ((rc = os_json_at_str(&s, rec, "ohttp_keys", OS_BASE64_LEN(OS_RECORD_OHTTP_KEYS_MAX) - 1, "",
+                             err, errcap)) != OS_OK)
         return rc;
+    n = strlen(s);
     if (os_base64_decode(r->ohttp_keys, sizeof(r->ohttp_keys), &r->ohttp_keys_len, s, n) != OS_OK)
         return os_errf(err, errcap, OS_ERR_INVALID,
                        "field \"ohttp_keys\" must be padded standard base64 of at most %d bytes",
@@ -415,12 +338,9 @@ static os_err parse_record(os_record *r, const json_t *rec, char *err, size_t er
             "field \"ohttp_keys\" must be one RFC 9458 key configuration for X25519 with "
             "HKDF-SHA256 and AES-128-GCM");
 
-    {
-        char tmp[TMP_ERR_LEN];
-        rc = os_json_get_array(&arr, rec, "offerings", OS_RECORD_MAX_OFFERINGS, tmp, sizeof(tmp));
-        if (rc != OS_OK)
-            return wrap(rc, "", tmp, err, errcap);
-    }
+    if ((rc = os_json_at_array(&arr, rec, "offerings", OS_RECORD_MAX_OFFERINGS, "", err, errcap)) !=
+        OS_OK)
+        return rc;
     if (json_array_size(arr) == 0)
         return os_errf(err, errcap, OS_ERR_INVALID, "field \"offerings\" must not be empty");
     json_array_foreach(arr, i, item)
@@ -445,64 +365,21 @@ os_err os_record_parse(os_record *out, const json_t *record, char *err, size_t e
     return rc;
 }
 
-/* json_object_set_new that fails on a NULL value (which jansson also refuses, without leaking). */
-static int put(json_t *obj, const char *key, json_t *v)
-{
-    return v != NULL && json_object_set_new(obj, key, v) == 0;
-}
-
-static json_t *json_u64(uint64_t v)
-{
-    return v <= INT64_MAX ? json_integer((json_int_t)v) : NULL;
-}
-
-static json_t *json_address(const uint8_t a[20])
-{
-    char s[OS_ADDRESS_STR_LEN];
-    os_eip55_format(s, a);
-    return json_string(s);
-}
-
-static json_t *json_hex(const uint8_t *p, size_t n)
-{
-    char s[OS_HEX_LEN(65)];
-    if (n > 65 || os_hex_encode(s, sizeof(s), p, n, 1) != OS_OK)
-        return NULL;
-    return json_string(s);
-}
-
-static json_t *json_units(uint64_t v)
-{
-    char s[OS_MONEY_UNITS_LEN];
-    if (os_money_format_units(s, sizeof(s), v) != OS_OK)
-        return NULL;
-    return json_string(s);
-}
-
-/*
- * Builders attach each container to its parent as soon as it exists (the parent owns it, we keep a
- * borrowed pointer to fill it), so a failure anywhere is cleaned up by freeing the root alone.
- */
-static json_t *child(json_t *parent, const char *key, json_t *v)
-{
-    return put(parent, key, v) ? v : NULL;
-}
-
 static json_t *offering_to_json(const os_offering *o)
 {
     json_t *obj = json_object(), *services = NULL, *apis = NULL, *pricing = NULL;
     int ok = obj != NULL && o->n_services <= OS_RECORD_MAX_SERVICES &&
              terminated(o->capability, sizeof(o->capability)) &&
              terminated(o->model, sizeof(o->model)) &&
-             put(obj, "capability", json_string(o->capability)) &&
-             (services = child(obj, "services", json_array())) != NULL &&
-             put(obj, "model", json_string(o->model)) &&
-             (apis = child(obj, "apis", json_array())) != NULL &&
-             (pricing = child(obj, "pricing", json_object())) != NULL &&
-             put(pricing, "input", json_units(o->pricing.input)) &&
-             put(pricing, "output", json_units(o->pricing.output)) &&
-             put(pricing, "cached", json_units(o->pricing.cached)) &&
-             put(obj, "max_output_tokens", json_u64(o->max_output_tokens));
+             os_json_put(obj, "capability", json_string(o->capability)) &&
+             (services = os_json_child(obj, "services", json_array())) != NULL &&
+             os_json_put(obj, "model", json_string(o->model)) &&
+             (apis = os_json_child(obj, "apis", json_array())) != NULL &&
+             (pricing = os_json_child(obj, "pricing", json_object())) != NULL &&
+             os_json_put(pricing, "input", os_money_to_json(o->pricing.input)) &&
+             os_json_put(pricing, "output", os_money_to_json(o->pricing.output)) &&
+             os_json_put(pricing, "cached", os_money_to_json(o->pricing.cached)) &&
+             os_json_put(obj, "max_output_tokens", os_json_u64(o->max_output_tokens));
 
     for (size_t i = 0; ok && i < o->n_services; i++)
         ok = terminated(o->services[i], sizeof(o->services[i])) &&
@@ -530,13 +407,15 @@ json_t *os_record_to_json(const os_record *r)
         os_base64_encode(b64, sizeof(b64), r->ohttp_keys, r->ohttp_keys_len) != OS_OK)
         return NULL;
     obj = json_object();
-    ok = obj != NULL && put(obj, "node_id", json_address(r->node)) &&
-         put(obj, "endpoint", json_string(r->endpoint)) && put(obj, "seq", json_u64(r->seq)) &&
-         put(obj, "timestamp", json_u64(r->timestamp)) &&
-         put(obj, "chain_id", json_u64(r->chain_id)) &&
-         put(obj, "escrow", json_address(r->escrow)) && put(obj, "asset", json_address(r->asset)) &&
-         put(obj, "ohttp_keys", json_string(b64)) &&
-         (offerings = child(obj, "offerings", json_array())) != NULL;
+    ok = obj != NULL && os_json_put(obj, "node_id", os_json_address(r->node)) &&
+         os_json_put(obj, "endpoint", json_string(r->endpoint)) &&
+         os_json_put(obj, "seq", os_json_u64(r->seq)) &&
+         os_json_put(obj, "timestamp", os_json_u64(r->timestamp)) &&
+         os_json_put(obj, "chain_id", os_json_u64(r->chain_id)) &&
+         os_json_put(obj, "escrow", os_json_address(r->escrow)) &&
+         os_json_put(obj, "asset", os_json_address(r->asset)) &&
+         os_json_put(obj, "ohttp_keys", json_string(b64)) &&
+         (offerings = os_json_child(obj, "offerings", json_array())) != NULL;
     for (size_t i = 0; ok && i < r->n_offerings; i++)
         ok = json_array_append_new(offerings, offering_to_json(&r->offerings[i])) == 0;
     /* Never hand out a record our own parser would refuse (the seller would only learn at the
@@ -668,25 +547,23 @@ static os_err parse_heartbeat(os_heartbeat *hb, const json_t *body, char *err, s
     uint64_t active, capacity;
     os_err rc;
 
-    if ((rc = get_keys(body, heartbeat_keys, "", err, errcap)) != OS_OK ||
-        (rc = get_address(hb->node, body, "node", "", err, errcap)) != OS_OK ||
+    if ((rc = os_json_check_object(body, heartbeat_keys, "", err, errcap)) != OS_OK ||
+        (rc = os_json_at_address(hb->node, body, "node", "", err, errcap)) != OS_OK ||
         (rc = get_endpoint(hb->endpoint, body, "endpoint", err, errcap)) != OS_OK ||
-        (rc = get_u64(&hb->seq, body, "seq", 0, INT64_MAX, "", err, errcap)) != OS_OK ||
-        (rc = get_u64(&hb->timestamp, body, "timestamp", 0, INT64_MAX, "", err, errcap)) != OS_OK)
+        (rc = os_json_at_u64(&hb->seq, body, "seq", 0, INT64_MAX, "", err, errcap)) != OS_OK ||
+        (rc = os_json_at_u64(&hb->timestamp, body, "timestamp", 0, INT64_MAX, "", err, errcap)) !=
+            OS_OK)
         return rc;
-    {
-        char tmp[TMP_ERR_LEN];
-        rc = os_json_get_object(&load, body, "load", tmp, sizeof(tmp));
-        if (rc != OS_OK)
-            return wrap(rc, "", tmp, err, errcap);
-    }
-    if ((rc = get_keys(load, load_keys, "load: ", err, errcap)) != OS_OK ||
-        (rc = get_u64(&active, load, "active", 0, UINT32_MAX, "load: ", err, errcap)) != OS_OK ||
-        (rc = get_u64(&capacity, load, "capacity", 1, UINT32_MAX, "load: ", err, errcap)) != OS_OK)
+    if ((rc = os_json_at_object(&load, body, "load", "", err, errcap)) != OS_OK ||
+        (rc = os_json_check_object(load, load_keys, "load: ", err, errcap)) != OS_OK ||
+        (rc = os_json_at_u64(&active, load, "active", 0, UINT32_MAX, "load: ", err, errcap)) !=
+            OS_OK ||
+        (rc = os_json_at_u64(&capacity, load, "capacity", 1, UINT32_MAX, "load: ", err, errcap)) !=
+            OS_OK)
         return rc;
     hb->active = (uint32_t)active;
     hb->capacity = (uint32_t)capacity;
-    return get_hex(hb->sig, 65, body, "signature", "", err, errcap);
+    return os_json_at_hex(hb->sig, 65, body, "signature", "", err, errcap);
 }
 
 os_err os_heartbeat_parse(os_heartbeat *out, const json_t *body, char *err, size_t errcap)
@@ -752,13 +629,14 @@ json_t *os_heartbeat_to_json(const os_heartbeat *hb)
     if (hb == NULL || !terminated(hb->endpoint, sizeof(hb->endpoint)))
         return NULL;
     obj = json_object();
-    ok = obj != NULL && put(obj, "node", json_address(hb->node)) &&
-         put(obj, "endpoint", json_string(hb->endpoint)) && put(obj, "seq", json_u64(hb->seq)) &&
-         put(obj, "timestamp", json_u64(hb->timestamp)) &&
-         (load = child(obj, "load", json_object())) != NULL &&
-         put(load, "active", json_u64(hb->active)) &&
-         put(load, "capacity", json_u64(hb->capacity)) &&
-         put(obj, "signature", json_hex(hb->sig, 65));
+    ok = obj != NULL && os_json_put(obj, "node", os_json_address(hb->node)) &&
+         os_json_put(obj, "endpoint", json_string(hb->endpoint)) &&
+         os_json_put(obj, "seq", os_json_u64(hb->seq)) &&
+         os_json_put(obj, "timestamp", os_json_u64(hb->timestamp)) &&
+         (load = os_json_child(obj, "load", json_object())) != NULL &&
+         os_json_put(load, "active", os_json_u64(hb->active)) &&
+         os_json_put(load, "capacity", os_json_u64(hb->capacity)) &&
+         os_json_put(obj, "signature", os_json_hex(hb->sig, 65));
     if (!ok) {
         json_decref(obj);
         return NULL;
@@ -775,43 +653,35 @@ static os_err parse_feedback(os_feedback *fb, const json_t *body, char *err, siz
     size_t n = 0;
     os_err rc;
 
-    if ((rc = get_keys(body, feedback_keys, "", err, errcap)) != OS_OK ||
-        (rc = get_address(fb->node, body, "node", "", err, errcap)) != OS_OK ||
-        (rc = get_str(&s, &n, body, "outcome", OS_FEEDBACK_OUTCOME_MAX - 1, "", err, errcap)) !=
+    const char *w = "voucher: ";
+
+    if ((rc = os_json_check_object(body, feedback_keys, "", err, errcap)) != OS_OK ||
+        (rc = os_json_at_address(fb->node, body, "node", "", err, errcap)) != OS_OK ||
+        (rc = os_json_at_str(&s, body, "outcome", OS_FEEDBACK_OUTCOME_MAX - 1, "", err, errcap)) !=
             OS_OK)
         return rc;
+    n = strlen(s);
     if (!in_list(s, outcomes))
         return os_errf(
             err, errcap, OS_ERR_INVALID,
             "field \"outcome\" must be \"success\", \"error\", \"timeout\" or \"refused\"");
     memcpy(fb->outcome, s, n + 1);
-    if ((rc = get_u64(&fb->latency_ms, body, "latency_ms", 0, OS_FEEDBACK_MAX_MS, "", err,
-                      errcap)) != OS_OK ||
-        (rc = get_u64(&fb->ttft_ms, body, "ttft_ms", 0, OS_FEEDBACK_MAX_MS, "", err, errcap)) !=
-            OS_OK)
-        return rc;
-    {
-        char tmp[TMP_ERR_LEN];
-        rc = os_json_get_object(&voucher, body, "voucher", tmp, sizeof(tmp));
-        if (rc != OS_OK)
-            return wrap(rc, "", tmp, err, errcap);
-        if ((rc = get_keys(voucher, voucher_keys, "voucher: ", err, errcap)) != OS_OK ||
-            (rc = get_hex(fb->channel_id, 32, voucher, "channelId", "voucher: ", err, errcap)) !=
-                OS_OK)
-            return rc;
-        rc = os_json_get_u64_str(&fb->cumulative_amount, voucher, "cumulativeAmount", tmp,
-                                 sizeof(tmp));
-        if (rc != OS_OK)
-            return wrap(rc, "voucher: ", tmp, err, errcap);
-    }
-    if ((rc = get_u64(&fb->nonce, voucher, "nonce", 0, INT64_MAX, "voucher: ", err, errcap)) !=
+    if ((rc = os_json_at_u64(&fb->latency_ms, body, "latency_ms", 0, OS_FEEDBACK_MAX_MS, "", err,
+                             errcap)) != OS_OK ||
+        (rc = os_json_at_u64(&fb->ttft_ms, body, "ttft_ms", 0, OS_FEEDBACK_MAX_MS, "", err,
+                             errcap)) != OS_OK ||
+        (rc = os_json_at_object(&voucher, body, "voucher", "", err, errcap)) != OS_OK ||
+        (rc = os_json_check_object(voucher, voucher_keys, w, err, errcap)) != OS_OK ||
+        (rc = os_json_at_hex(fb->channel_id, 32, voucher, "channelId", w, err, errcap)) != OS_OK ||
+        (rc = os_json_at_u64_str(&fb->cumulative_amount, voucher, "cumulativeAmount", w, err,
+                                 errcap)) != OS_OK ||
+        (rc = os_json_at_u64(&fb->nonce, voucher, "nonce", 0, INT64_MAX, w, err, errcap)) !=
             OS_OK ||
-        (rc = get_hex(fb->metadata_hash, 32, voucher, "metadataHash", "voucher: ", err, errcap)) !=
+        (rc = os_json_at_hex(fb->metadata_hash, 32, voucher, "metadataHash", w, err, errcap)) !=
             OS_OK ||
-        (rc = get_hex(fb->voucher_sig, 65, voucher, "signature", "voucher: ", err, errcap)) !=
-            OS_OK)
+        (rc = os_json_at_hex(fb->voucher_sig, 65, voucher, "signature", w, err, errcap)) != OS_OK)
         return rc;
-    return get_hex(fb->sig, 65, body, "signature", "", err, errcap);
+    return os_json_at_hex(fb->sig, 65, body, "signature", "", err, errcap);
 }
 
 os_err os_feedback_parse(os_feedback *out, const json_t *body, char *err, size_t errcap)
@@ -937,17 +807,17 @@ json_t *os_feedback_to_json(const os_feedback *fb)
     if (fb == NULL || !outcome_ok(fb))
         return NULL;
     obj = json_object();
-    ok = obj != NULL && put(obj, "node", json_address(fb->node)) &&
-         put(obj, "outcome", json_string(fb->outcome)) &&
-         put(obj, "latency_ms", json_u64(fb->latency_ms)) &&
-         put(obj, "ttft_ms", json_u64(fb->ttft_ms)) &&
-         (v = child(obj, "voucher", json_object())) != NULL &&
-         put(v, "channelId", json_hex(fb->channel_id, 32)) &&
-         put(v, "cumulativeAmount", json_units(fb->cumulative_amount)) &&
-         put(v, "nonce", json_u64(fb->nonce)) &&
-         put(v, "metadataHash", json_hex(fb->metadata_hash, 32)) &&
-         put(v, "signature", json_hex(fb->voucher_sig, 65)) &&
-         put(obj, "signature", json_hex(fb->sig, 65));
+    ok = obj != NULL && os_json_put(obj, "node", os_json_address(fb->node)) &&
+         os_json_put(obj, "outcome", json_string(fb->outcome)) &&
+         os_json_put(obj, "latency_ms", os_json_u64(fb->latency_ms)) &&
+         os_json_put(obj, "ttft_ms", os_json_u64(fb->ttft_ms)) &&
+         (v = os_json_child(obj, "voucher", json_object())) != NULL &&
+         os_json_put(v, "channelId", os_json_hex(fb->channel_id, 32)) &&
+         os_json_put(v, "cumulativeAmount", os_money_to_json(fb->cumulative_amount)) &&
+         os_json_put(v, "nonce", os_json_u64(fb->nonce)) &&
+         os_json_put(v, "metadataHash", os_json_hex(fb->metadata_hash, 32)) &&
+         os_json_put(v, "signature", os_json_hex(fb->voucher_sig, 65)) &&
+         os_json_put(obj, "signature", os_json_hex(fb->sig, 65));
     if (!ok) {
         json_decref(obj);
         return NULL;

@@ -34,7 +34,7 @@ struct sl_echo {
     char *key; /* NULL when no key is required; wiped on free */
     size_t key_len;
     unsigned latency_ms, tokens_per_s, slow_ms, retry_after_s, drop_after;
-    sl_echo_fail fail;
+    atomic_int fail; /* sl_echo_fail; sl_echo_set_fail may change it while serving */
     atomic_bool stopping;
     atomic_uint_fast64_t requests, cancellations, next_id;
     pthread_mutex_t mu; /* jobs */
@@ -245,6 +245,11 @@ void sl_echo_error(os_http_response *res, sl_echo_api api, unsigned status, cons
         os_http_res_status(res, 500);
 }
 
+void sl_echo_set_fail(sl_echo *e, sl_echo_fail fail)
+{
+    atomic_store(&e->fail, (int)fail);
+}
+
 os_err sl_echo_fail_parse(sl_echo_fail *out, const char *s)
 {
     static const char *const names[] = {"none", "500", "429", "drop-mid-stream",
@@ -287,7 +292,7 @@ bool sl_echo_admit(sl_echo *e, const os_http_request *req, os_http_response *res
             sl_echo_error(res, api, 401, "authentication_error", "invalid x-api-key");
         return false;
     }
-    *fail = e->fail;
+    *fail = (sl_echo_fail)atomic_load(&e->fail);
     const char *h = os_http_req_header(req, "X-Echo-Fail");
     if (h != NULL && sl_echo_fail_parse(fail, h) != OS_OK) {
         sl_echo_error(res, api, 400, "invalid_request_error", "unknown X-Echo-Fail value");
@@ -524,7 +529,7 @@ os_err sl_echo_new(sl_echo **out, const sl_echo_config *cfg, const os_logger *lo
     e->log = log;
     e->latency_ms = cfg->latency_ms;
     e->tokens_per_s = cfg->tokens_per_s;
-    e->fail = cfg->fail;
+    atomic_store(&e->fail, (int)cfg->fail);
     e->slow_ms = cfg->slow_first_token_ms ? cfg->slow_first_token_ms : 1000;
     e->retry_after_s = cfg->retry_after_s ? cfg->retry_after_s : 1;
     e->drop_after = cfg->drop_after ? cfg->drop_after : 3;

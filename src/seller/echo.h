@@ -88,6 +88,9 @@ void sl_echo_stop(sl_echo *e);
 /* Stops if needed and frees. NULL-safe. */
 void sl_echo_free(sl_echo *e);
 
+/* Changes the failure injected into every later request (tests switch modes between calls). */
+void sl_echo_set_fail(sl_echo *e, sl_echo_fail fail);
+
 /* Requests on the /v1 routes (chat, embeddings, messages, models), errors included. */
 uint64_t sl_echo_requests(const sl_echo *e);
 /* Streamed answers whose producer stopped because the client went away before the end. */

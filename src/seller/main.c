@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * openseed-seller's entry point: os_node_main loads the configuration (defaults, --config file,
- * flags), answers --help, --version, --check-config and --print-config, and logs what was loaded.
- * The seller service itself is a later piece of work, so a normal start says so in the log and
- * exits with status 1 instead of pretending to serve.
+ * flags), answers --help, --version, --check-config and --print-config, and logs what was loaded;
+ * run() then starts the seller core and waits for SIGTERM or SIGINT, on which the core stops
+ * accepting, lets the answers in flight finish (bounded), books every request and closes
+ * seller.db before the process exits 0. The signals are blocked in every thread and taken with
+ * sigwait, so no handler runs inside the server's threads.
  */
+#include <pthread.h>
+#include <signal.h>
+
 #include "openseed/node.h"
 
 #include "config.h"
+#include "seller.h"
 
 static void describe(os_log_event *ev, const void *cfgp)
 {
@@ -17,14 +23,40 @@ static void describe(os_log_event *ev, const void *cfgp)
     os_cfg_listen_format(admin, &cfg->admin_listen);
     os_log_kv(ev, "admin_listen", "%s", admin);
     os_log_kv(ev, "endpoint", "%s", cfg->endpoint);
+    os_log_kv(ev, "upstream", "%s",
+              cfg->upstream != NULL && cfg->upstream[0] == 'b' ? cfg->upstream : "(url)");
     os_log_kv(ev, "registries", "%zu", cfg->node.registry.n);
 }
 
-static int run(const void *cfg, os_logger *lg)
+static int run(const void *vcfg, os_logger *lg)
 {
-    (void)cfg;
-    os_log_info(lg, "serving is not built yet (the seller service is a later issue); exiting");
-    return 1;
+    const sl_config *cfg = vcfg;
+    sl_seller *s = NULL;
+    sigset_t set;
+    int sig = 0;
+
+    /* Before any thread exists, so every thread inherits the mask. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
+        os_log_error(lg, "cannot block SIGTERM and SIGINT");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    if (sl_seller_new(&s, cfg, lg) != OS_OK)
+        return 1; /* the reason is logged */
+    if (sl_seller_start(s) != OS_OK) {
+        sl_seller_free(s);
+        return 1;
+    }
+    while (sigwait(&set, &sig) != 0)
+        ;
+    os_log_info(lg, "stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    sl_seller_stop(s);
+    sl_seller_free(s);
+    return 0;
 }
 
 int main(int argc, char **argv)

@@ -355,7 +355,7 @@ typedef struct rc_proc {
     char log_path[512];
 } rc_proc;
 
-/* Reads the port from a "registry listening" log line written after byte `from`; 0 while not
+/* Reads the port from a "… listening" log line written after byte `from`; 0 while not
  * there. */
 static inline int rc_log_port(const char *log_path, long from)
 {
@@ -371,7 +371,7 @@ static inline int rc_log_port(const char *log_path, long from)
     }
     while (fgets(line, sizeof(line), f) != NULL) {
         const char *p;
-        if (strstr(line, "registry listening") == NULL || (p = strstr(line, " port=")) == NULL)
+        if (strstr(line, " listening") == NULL || (p = strstr(line, " port=")) == NULL)
             continue;
         char *end;
         long v = strtol(p + 6, &end, 10);

@@ -2,9 +2,9 @@
 /*
  * Tests for json.c: the parser's limits (depth exactly at and one over the cap, brackets inside
  * strings and after escaped quotes, the byte cap, duplicate keys, syntax errors whose text must not
- * echo input), every getter's negative cases, the unknown-field check, the canonical dump that
- * bodyHash is computed over (key order and escapes, spelled out byte for byte) and the OpenAI error
- * body.
+ * echo input), every getter's negative cases, the where-prefixed getters and the value builders,
+ * the unknown-field check, the canonical dump that bodyHash is computed over (key order and escapes,
+ * spelled out byte for byte) and the OpenAI error body.
  */
 #include "testutil.h"
 
@@ -351,6 +351,243 @@ static void test_check_keys(void **state)
     json_decref(arr);
 }
 
+/* ---- where-prefixed getters ---- */
+
+static void test_err_at(void **state)
+{
+    char err[OS_JSON_ERR_LEN];
+    (void)state;
+
+    snprintf(err, sizeof(err), "kept");
+    assert_int_equal(os_json_err_at(OS_OK, "voucher: ", "ignored", err, sizeof(err)), OS_OK);
+    assert_string_equal(err, "kept");
+    /* every failure but memory becomes OS_ERR_INVALID with where in front */
+    assert_int_equal(
+        os_json_err_at(OS_ERR_NOTFOUND, "voucher: ", "missing field \"nonce\"", err, sizeof(err)),
+        OS_ERR_INVALID);
+    assert_string_equal(err, "voucher: missing field \"nonce\"");
+    assert_int_equal(os_json_err_at(OS_ERR_TOOBIG, "", "too long", err, sizeof(err)),
+                     OS_ERR_INVALID);
+    assert_string_equal(err, "too long");
+    assert_int_equal(os_json_err_at(OS_ERR_RANGE, NULL, NULL, err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "");
+    assert_int_equal(os_json_err_at(OS_ERR_NOMEM, "voucher: ", "whatever", err, sizeof(err)),
+                     OS_ERR_NOMEM);
+    assert_string_equal(err, "out of memory");
+    /* no err buffer at all */
+    assert_int_equal(os_json_err_at(OS_ERR_NOTFOUND, "x: ", "y", NULL, 0), OS_ERR_INVALID);
+    /* a short buffer is cut, still terminated */
+    char small[6];
+    assert_int_equal(os_json_err_at(OS_ERR_INVALID, "load: ", "field", small, sizeof(small)),
+                     OS_ERR_INVALID);
+    assert_string_equal(small, "load:");
+}
+
+static void test_check_object(void **state)
+{
+    char err[OS_JSON_ERR_LEN];
+    static const char *const keys[] = {"a", "b", NULL};
+    json_t *ok = parse_ok("{\"a\":1}");
+    json_t *bad = parse_ok("{\"a\":1,\"c\":2}");
+    json_t *arr = parse_ok("[1]");
+    (void)state;
+
+    assert_int_equal(os_json_check_object(ok, keys, "load: ", err, sizeof(err)), OS_OK);
+    assert_int_equal(os_json_check_object(bad, keys, "load: ", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "load: unknown field \"c\"");
+    assert_int_equal(os_json_check_object(arr, keys, "load: ", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "load: must be a JSON object");
+    assert_int_equal(os_json_check_object(NULL, keys, "", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "must be a JSON object");
+    assert_int_equal(os_json_check_object(ok, keys, NULL, err, sizeof(err)), OS_OK);
+    assert_int_equal(os_json_check_object(bad, keys, NULL, err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "unknown field \"c\"");
+    json_decref(ok);
+    json_decref(bad);
+    json_decref(arr);
+}
+
+static void test_at_getters(void **state)
+{
+    char err[OS_JSON_ERR_LEN];
+    json_t *o = parse_ok("{\"o\":{},\"a\":[1,2],\"s\":\"abc\",\"n\":7,\"neg\":-1,\"amt\":\"1290\","
+                         "\"lz\":\"01\",\"big\":\"18446744073709551616\",\"h\":\"0x00Ff\"}");
+    const json_t *p = NULL;
+    const char *s = "untouched";
+    uint64_t u = 42;
+    uint8_t h[2] = {9, 9};
+    (void)state;
+
+    assert_int_equal(os_json_at_object(&p, o, "o", "x: ", err, sizeof(err)), OS_OK);
+    assert_true(json_is_object(p));
+    assert_int_equal(os_json_at_object(&p, o, "a", "x: ", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "x: field \"a\" must be an object");
+    assert_int_equal(os_json_at_object(&p, o, "none", "x: ", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "x: missing field \"none\"");
+
+    assert_int_equal(os_json_at_array(&p, o, "a", 2, "x: ", err, sizeof(err)), OS_OK);
+    assert_int_equal(json_array_size(p), 2);
+    /* too many items is malformed too: OS_ERR_TOOBIG becomes OS_ERR_INVALID */
+    assert_int_equal(os_json_at_array(&p, o, "a", 1, "x: ", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "x: field \"a\" has more than 1 items");
+
+    assert_int_equal(os_json_at_str(&s, o, "s", 3, "", err, sizeof(err)), OS_OK);
+    assert_string_equal(s, "abc");
+    s = "untouched";
+    assert_int_equal(os_json_at_str(&s, o, "s", 2, "x: ", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "x: field \"s\" is longer than 2 bytes");
+    assert_string_equal(s, "untouched");
+    assert_int_equal(os_json_at_str(&s, o, "n", 9, NULL, err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "field \"n\" must be a string");
+
+    /* range: both ends inclusive; the output is written only on success */
+    assert_int_equal(os_json_at_u64(&u, o, "n", 7, 7, "", err, sizeof(err)), OS_OK);
+    assert_true(u == 7);
+    u = 42;
+    assert_int_equal(os_json_at_u64(&u, o, "n", 8, 10, "load: ", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "load: field \"n\" must be between 8 and 10");
+    assert_int_equal(os_json_at_u64(&u, o, "n", 0, 6, "", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "field \"n\" must be between 0 and 6");
+    assert_true(u == 42);
+    assert_int_equal(os_json_at_u64(&u, o, "n", 0, UINT64_MAX, "", err, sizeof(err)), OS_OK);
+    assert_true(u == 7);
+    u = 42;
+    assert_int_equal(os_json_at_u64(&u, o, "neg", 0, UINT64_MAX, "x: ", err, sizeof(err)),
+                     OS_ERR_INVALID);
+    assert_string_equal(err, "x: field \"neg\" must not be negative");
+    assert_int_equal(os_json_at_u64(&u, o, "amt", 0, 9, "x: ", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "x: field \"amt\" must be an integer");
+    assert_true(u == 42);
+
+    assert_int_equal(os_json_at_u64_str(&u, o, "amt", "", err, sizeof(err)), OS_OK);
+    assert_true(u == 1290);
+    u = 42;
+    assert_int_equal(os_json_at_u64_str(&u, o, "lz", "v: ", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err,
+                        "v: field \"lz\" must be a decimal string of digits without leading zeros");
+    /* above UINT64_MAX is OS_ERR_RANGE from the getter, OS_ERR_INVALID here */
+    assert_int_equal(os_json_at_u64_str(&u, o, "big", "v: ", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "v: field \"big\" is out of range");
+    assert_int_equal(os_json_at_u64_str(&u, o, "n", "v: ", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "v: field \"n\" must be a decimal string");
+    assert_true(u == 42);
+
+    assert_int_equal(os_json_at_hex(h, 2, o, "h", "", err, sizeof(err)), OS_OK);
+    tu_assert_hex(h, 2, "00ff");
+    memset(h, 9, sizeof(h));
+    assert_int_equal(os_json_at_hex(h, 1, o, "h", "v: ", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "v: field \"h\" must be 0x and 2 hex digits");
+    assert_int_equal(os_json_at_hex(h, 2, o, "none", "v: ", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "v: missing field \"none\"");
+    tu_assert_hex(h, 2, "0909");
+    json_decref(o);
+}
+
+/* EIP-55's own test vectors (https://eips.ethereum.org/EIPS/eip-55). */
+static void test_at_address(void **state)
+{
+    char err[OS_JSON_ERR_LEN];
+    json_t *o = parse_ok("{\"good\":\"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed\","
+                         "\"lower\":\"0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed\","
+                         "\"flip\":\"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD\","
+                         "\"short\":\"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeA\","
+                         "\"long\":\"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed00\",\"n\":1}");
+    uint8_t a[20], want[20];
+    (void)state;
+
+    tu_unhex(want, 20, "5aaeb6053f3e94c9b9a09f33669435e7ef1beaed");
+    assert_int_equal(os_json_at_address(a, o, "good", "", err, sizeof(err)), OS_OK);
+    assert_memory_equal(a, want, 20);
+    /* EIP-55 leaves all-lower-case addresses unchecked */
+    memset(a, 0, sizeof(a));
+    assert_int_equal(os_json_at_address(a, o, "lower", "", err, sizeof(err)), OS_OK);
+    assert_memory_equal(a, want, 20);
+    memset(a, 0, sizeof(a));
+    static const char *const bad[] = {"flip", "short"};
+    for (size_t i = 0; i < 2; i++) {
+        char w[OS_JSON_ERR_LEN];
+        assert_int_equal(os_json_at_address(a, o, bad[i], "extra: ", err, sizeof(err)),
+                         OS_ERR_INVALID);
+        snprintf(w, sizeof(w),
+                 "extra: field \"%s\" must be a 0x address with a valid EIP-55 checksum", bad[i]);
+        assert_string_equal(err, w);
+    }
+    assert_int_equal(os_json_at_address(a, o, "long", "extra: ", err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "extra: field \"long\" is longer than 42 bytes");
+    assert_int_equal(os_json_at_address(a, o, "n", NULL, err, sizeof(err)), OS_ERR_INVALID);
+    assert_string_equal(err, "field \"n\" must be a string");
+    assert_int_equal(os_json_at_address(a, o, "none", "", NULL, 0), OS_ERR_INVALID);
+    static const uint8_t zero[20];
+    assert_memory_equal(a, zero, 20);
+    json_decref(o);
+}
+
+/* ---- builders ---- */
+
+static void test_put_child(void **state)
+{
+    json_t *root = json_object(), *c, *arr = json_array();
+    char *text;
+    (void)state;
+
+    assert_non_null(root);
+    assert_true(os_json_put(root, "a", json_integer(1)));
+    assert_false(os_json_put(root, "b", NULL));
+    assert_null(json_object_get(root, "b"));
+    /* v is released when the put fails: a leak here would show under the sanitizer build */
+    assert_false(os_json_put(arr, "a", json_string("x")));
+    assert_false(os_json_put(root, NULL, json_string("x")));
+    c = os_json_child(root, "c", json_object());
+    assert_non_null(c);
+    assert_ptr_equal(json_object_get(root, "c"), c);
+    assert_true(os_json_put(c, "d", json_true()));
+    assert_null(os_json_child(root, "e", NULL));
+    assert_null(os_json_child(arr, "e", json_object()));
+    assert_int_equal(os_json_dump_canonical(root, &text, NULL), OS_OK);
+    assert_string_equal(text, "{\"a\":1,\"c\":{\"d\":true}}");
+    free(text);
+    json_decref(arr);
+    json_decref(root);
+}
+
+static void test_value_builders(void **state)
+{
+    uint8_t b[100], a[20];
+    json_t *v;
+    (void)state;
+
+    v = os_json_u64(0);
+    assert_true(json_is_integer(v) && json_integer_value(v) == 0);
+    json_decref(v);
+    v = os_json_u64(INT64_MAX);
+    assert_true(json_is_integer(v) && json_integer_value(v) == INT64_MAX);
+    json_decref(v);
+    assert_null(os_json_u64((uint64_t)INT64_MAX + 1));
+    assert_null(os_json_u64(UINT64_MAX));
+
+    tu_unhex(b, 3, "00ff10");
+    v = os_json_hex(b, 3);
+    assert_string_equal(json_string_value(v), "0x00ff10");
+    json_decref(v);
+    v = os_json_hex(NULL, 0);
+    assert_string_equal(json_string_value(v), "0x");
+    json_decref(v);
+    assert_null(os_json_hex(NULL, 1));
+    /* longer than a signature is fine */
+    memset(b, 0xab, sizeof(b));
+    v = os_json_hex(b, sizeof(b));
+    assert_int_equal(json_string_length(v), 2 + 2 * sizeof(b));
+    assert_int_equal(strspn(json_string_value(v) + 2, "ab"), 2 * sizeof(b));
+    json_decref(v);
+
+    /* EIP-55 vector (https://eips.ethereum.org/EIPS/eip-55) */
+    tu_unhex(a, 20, "fb6916095ca1df60bb79ce92ce3ea74c37c5d359");
+    v = os_json_address(a);
+    assert_string_equal(json_string_value(v), "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359");
+    json_decref(v);
+    assert_null(os_json_address(NULL));
+}
+
 static void check_canonical(const char *in, const char *want)
 {
     json_t *v = parse_ok(in);
@@ -427,13 +664,16 @@ static void test_error_body(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_depth_limit),      cmocka_unit_test(test_depth_ignores_strings),
-        cmocka_unit_test(test_size_cap),         cmocka_unit_test(test_duplicates_and_syntax),
-        cmocka_unit_test(test_allow_nul_flag),
-        cmocka_unit_test(test_get_str),          cmocka_unit_test(test_get_u64_str),
-        cmocka_unit_test(test_get_u64_bool),     cmocka_unit_test(test_get_hex),
-        cmocka_unit_test(test_get_object_array), cmocka_unit_test(test_check_keys),
-        cmocka_unit_test(test_canonical),        cmocka_unit_test(test_error_body),
+        cmocka_unit_test(test_depth_limit),    cmocka_unit_test(test_depth_ignores_strings),
+        cmocka_unit_test(test_size_cap),       cmocka_unit_test(test_duplicates_and_syntax),
+        cmocka_unit_test(test_allow_nul_flag), cmocka_unit_test(test_get_str),
+        cmocka_unit_test(test_get_u64_str),    cmocka_unit_test(test_get_u64_bool),
+        cmocka_unit_test(test_get_hex),        cmocka_unit_test(test_get_object_array),
+        cmocka_unit_test(test_check_keys),     cmocka_unit_test(test_err_at),
+        cmocka_unit_test(test_check_object),   cmocka_unit_test(test_at_getters),
+        cmocka_unit_test(test_at_address),     cmocka_unit_test(test_put_child),
+        cmocka_unit_test(test_value_builders), cmocka_unit_test(test_canonical),
+        cmocka_unit_test(test_error_body),
     };
     return cmocka_run_group_tests_name("json", tests, tu_init, NULL);
 }

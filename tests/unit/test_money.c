@@ -224,6 +224,26 @@ static void test_units_json(void **state)
     json_decref(nul);
 }
 
+/* os_money_to_json writes the one spelling os_money_parse_json reads back, at both ends. */
+static void test_money_to_json(void **state)
+{
+    static const struct {
+        uint64_t v;
+        const char *s;
+    } c[] = {{0, "0"}, {1, "1"}, {1290, "1290"}, {UINT64_MAX, "18446744073709551615"}};
+    (void)state;
+
+    for (size_t i = 0; i < N(c); i++) {
+        json_t *j = os_money_to_json(c[i].v);
+        uint64_t back = 7;
+        assert_true(json_is_string(j));
+        assert_string_equal(json_string_value(j), c[i].s);
+        assert_int_equal(os_money_parse_json(&back, j), OS_OK);
+        assert_true(back == c[i].v);
+        json_decref(j);
+    }
+}
+
 /* ---- human form ---- */
 
 static void test_usdc_parse(void **state)
@@ -827,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_units_parse),
         cmocka_unit_test(test_units_format),
         cmocka_unit_test(test_units_json),
+        cmocka_unit_test(test_money_to_json),
         cmocka_unit_test(test_usdc_parse),
         cmocka_unit_test(test_usdc_format),
         cmocka_unit_test(test_cost),

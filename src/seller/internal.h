@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What the seller core's files share: the seller object, and the entry points of serve.c (the
+ * public routes and the request pipeline) and admin.c (the admin routes) that seller.c wires up.
+ */
+#ifndef OPENSEED_SELLER_INTERNAL_H
+#define OPENSEED_SELLER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "openseed/chain.h"
+#include "openseed/hpke.h"
+#include "openseed/http.h"
+#include "openseed/metrics.h"
+#include "openseed/record.h"
+
+#include "announce.h"
+#include "chans.h"
+#include "echo.h"
+#include "ledger.h"
+#include "seller.h"
+#include "upstream.h"
+
+#define SL_TOKEN_LEN 64  /* a generated admin token: 32 random bytes as hex */
+#define SL_TOKEN_MAX 256 /* longest admin token read from a file */
+#define SL_NULLIFIERS 65536 /* nullifiers remembered (a power of two) */
+
+/* A fixed-size set of recently seen credential nullifiers; the oldest is forgotten first. */
+typedef struct sl_nullifiers {
+    pthread_mutex_t mu;
+    uint8_t (*ring)[32]; /* SL_NULLIFIERS entries, insertion order */
+    uint32_t *slots;     /* open-addressing table of ring index + 1 (0 = empty), 2x entries */
+    size_t next, count;
+} sl_nullifiers;
+
+/* One paid request whose answer is being produced on its own thread (serve.c). */
+typedef struct sl_job sl_job;
+
+/* The secrets, in one sodium_malloc'd, mlock'ed block. */
+typedef struct sl_secrets {
+    uint8_t node_priv[32];
+    uint8_t gateway_sk[OS_HPKE_NSK];
+    char admin_token[SL_TOKEN_MAX + 2]; /* room for the newline while reading */
+    char upstream_key[1024]; /* "" when none */
+} sl_secrets;
+
+struct sl_seller {
+    const os_logger *log;
+    sl_options opt;   /* strings below point into owned copies */
+    char *listen, *admin_listen, *data_dir, *endpoint, *rpc, *upstream_url;
+    char **registries;
+    size_t n_registries;
+    os_offering *offerings;
+    size_t n_offerings;
+
+    int lock_fd; /* <data_dir>/seller.lock, flock'ed: one seller per data directory */
+    sl_secrets *sec;
+    uint8_t node[20];
+    uint8_t gateway_pk[OS_HPKE_NPK];
+    uint8_t key_id;
+    uint8_t ohttp_keys[64];
+    size_t ohttp_keys_len;
+
+    os_record record;       /* as announced (endpoint filled at start when not configured) */
+    pthread_mutex_t info_mu;
+    char *info_body; /* /v1/info's JSON {record, signature}, signed at start */
+
+    sl_ledger *ledger;
+    os_chain *chain;
+    os_chain_signer *signer;
+    sl_chans *chans;
+    sl_echo *echo;
+    sl_upstream *up_openai;    /* openai.chat, openai.embeddings */
+    sl_upstream *up_anthropic; /* anthropic.messages */
+    sl_announcer *announcer;
+    os_http_server *http, *admin;
+    sl_nullifiers nullifiers;
+
+    /* jobs: producers of answers, each on its own detached thread */
+    pthread_mutex_t jobs_mu;
+    pthread_cond_t jobs_cv;
+    sl_job *jobs; /* a list, for the watchdog */
+    unsigned n_jobs;
+    pthread_t watchdog;
+    bool watchdog_running;
+    bool stopping; /* under jobs_mu */
+    atomic_uint busy; /* upstream slots in use */
+
+    bool started;
+
+    /* metrics */
+    os_metrics *metrics;
+    os_metric *m_requests;   /* by outcome */
+    os_metric *m_tokens;     /* by class */
+    os_metric *m_revenue;    /* micro-USDC charged */
+    os_metric *m_upstream_s; /* upstream latency histogram */
+    os_metric *m_ttft_s;
+    os_metric *m_streams;    /* gauge: active answers */
+    os_metric *m_refusals;   /* by reason */
+};
+
+/* serve.c */
+OS_WUR os_err sl_serve_init(sl_seller *s);    /* metrics, nullifier set */
+void sl_serve_fini(sl_seller *s);
+extern const os_http_route sl_public_routes[];
+extern const size_t sl_n_public_routes;
+OS_WUR os_err sl_jobs_start(sl_seller *s);    /* the watchdog */
+void sl_jobs_stop(sl_seller *s);              /* waits for every job, then stops the watchdog */
+
+/* admin.c */
+extern const os_http_route sl_admin_routes[];
+extern const size_t sl_n_admin_routes;
+
+#endif

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The seller core: everything openseed-seller does except reading its configuration and waiting
+ * for signals. A seller owns its public HTTP server (/v1/info, /v1/infer, /healthz, /metrics), its
+ * admin server (loopback, bearer token), seller.db, the channel cache and settlement (chans.h),
+ * the upstream adapters (upstream.h), the registry announcer (announce.h) and, for
+ * `upstream = builtin:echo`, the built-in test upstream (echo.h). It never calls exit() and keeps
+ * no process-wide state, so one process can run several (tests do).
+ *
+ * Lifecycle: sl_seller_new (keys loaded or created, seller.db opened, chain client made; no
+ * network yet) -> sl_seller_start (listens, announces, starts the background work) ->
+ * sl_seller_stop (stops accepting, drains requests in flight, stops the background work) ->
+ * sl_seller_free. Needs os_init() first.
+ */
+#ifndef OPENSEED_SELLER_SELLER_H
+#define OPENSEED_SELLER_SELLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "openseed/err.h"
+#include "openseed/log.h"
+#include "openseed/record.h"
+
+#include "config.h"
+#include "echo.h"
+
+typedef struct sl_seller sl_seller;
+
+/*
+ * Everything the core is configured with. sl_options_default fills the defaults; strings and
+ * arrays are borrowed for the duration of sl_seller_new only (the seller copies what it keeps).
+ */
+typedef struct sl_options {
+    const char *listen;       /* "HOST:PORT"; port 0 picks a free one */
+    const char *admin_listen; /* "HOST:PORT"; NULL: no admin API */
+    const char *data_dir;     /* seller.db and the default key files live here (created 0700) */
+    const char *node_key;     /* NULL: <data_dir>/node.key; created when missing */
+    const char *gateway_key;  /* NULL: <data_dir>/gateway.key; created when missing */
+    const char *admin_token_file; /* NULL: <data_dir>/admin.token; created when missing */
+    const char *endpoint;     /* public URL; NULL: http://<listen> once bound */
+    const char *const *registries; /* where to announce; may be empty */
+    size_t n_registries;
+    const char *rpc; /* chain JSON-RPC URL */
+    uint64_t chain_id;
+    uint8_t escrow[20];
+    uint8_t usdc[20];
+
+    const char *upstream;       /* http(s) URL, or "builtin:echo" */
+    sl_upstream_api upstream_api;
+    const char *upstream_key;   /* the key itself; NULL: none */
+    const sl_echo_config *echo; /* builtin:echo settings; NULL: defaults */
+    long upstream_timeout_ms, upstream_connect_timeout_ms, upstream_first_byte_timeout_ms;
+    unsigned upstream_concurrency; /* 0 = 32 */
+    const os_offering *offerings;  /* at least one (builtin:echo: NULL takes SL_ECHO_OFFERING) */
+    size_t n_offerings;
+
+    uint64_t settle_threshold;   /* micro-USDC; 0 = 1 USDC */
+    uint64_t settle_interval_ms; /* 0 = 1 h */
+    uint64_t channel_refresh_ms; /* 0 = 15 s */
+    size_t max_request;          /* bytes of an encrypted request; 0 = 1 MiB */
+    unsigned http_threads;       /* 0 = 4 */
+    unsigned drain_timeout_ms;   /* 0 = 10000 */
+} sl_options;
+
+void sl_options_default(sl_options *o);
+
+/* Creates a seller from the daemon's configuration (reads the upstream key file or variable). */
+OS_WUR os_err sl_seller_new(sl_seller **out, const sl_config *cfg, const os_logger *log);
+/* Creates a seller from options. log (NULL: stderr at info) must outlive the seller. Errors are
+ * logged with their reason: OS_ERR_INVALID (options), OS_ERR_IO (files, database). */
+OS_WUR os_err sl_seller_new_opts(sl_seller **out, const sl_options *o, const os_logger *log);
+/* Binds the listeners, starts the built-in upstream, the channel work and the announcer. */
+OS_WUR os_err sl_seller_start(sl_seller *s);
+uint16_t sl_seller_port(const sl_seller *s);
+uint16_t sl_seller_admin_port(const sl_seller *s);
+/* The node address (payTo, node_id). */
+void sl_seller_address(const sl_seller *s, uint8_t out[20]);
+/* The built-in echo upstream (builtin:echo), or NULL: tests switch its failure modes. */
+sl_echo *sl_seller_echo(sl_seller *s);
+/* Stops accepting, drains requests in flight, stops background work. Idempotent. */
+void sl_seller_stop(sl_seller *s);
+void sl_seller_free(sl_seller *s);
+
+#endif

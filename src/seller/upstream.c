@@ -1,0 +1,993 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The seller's upstream adapters (upstream.h): one POST to the model server in OpenAI's or
+ * Anthropic's wire format, with the buyer's body copied and its model and output cap forced, only
+ * our own headers, and the answer read back either whole or as SSE events handed on one by one
+ * while usage is taken from (or, when the stream breaks, counted in) those events. Time limits curl
+ * cannot express (a first-byte deadline and an idle limit, both in milliseconds) are kept by one
+ * watchdog thread per upstream that trips a call's abort flag; the caller's own abort flag is
+ * relayed the same way. The API key lives in sodium_malloc'd memory as the ready header value and
+ * is kept out of every message, log line and error body we hand back.
+ */
+#include "upstream.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "openseed/buf.h"
+#include "openseed/ct.h"
+#include "openseed/json.h"
+#include "openseed/record.h"
+#include "openseed/sse.h"
+
+#define BASE_MAX 2048
+#define KEY_MAX 1024
+#define MODEL_MAX 256
+#define URL_MAX (BASE_MAX + 32)
+#define ANSWER_DEPTH 128       /* nesting cap of an upstream's JSON answer or event */
+#define WATCH_TICK_MS 100      /* how often a caller's abort flag is looked at */
+#define RETRY_AFTER_MAX 86400u /* a day; longer hints are clamped */
+#define ANTHROPIC_VERSION "2023-06-01"
+
+#define DEFAULT_CONNECT_MS 5000L
+#define DEFAULT_FIRST_BYTE_MS 60000L
+#define DEFAULT_IDLE_MS 60000L
+#define DEFAULT_TIMEOUT_MS 600000L
+#define DEFAULT_MAX_RESPONSE ((size_t)16 << 20)
+#define DEFAULT_MAX_EVENT ((size_t)256 << 10)
+#define DEFAULT_POOL 8u
+
+enum { WHY_NONE = 0, WHY_USER, WHY_FIRST_BYTE, WHY_IDLE };
+
+/* One running call as the watchdog sees it; lives on the caller's stack while it is listed. */
+typedef struct watch {
+    atomic_int abort;       /* the flag the HTTP client polls */
+    const atomic_int *user; /* the caller's flag, or NULL */
+    uint64_t t0;
+    atomic_bool got;           /* body bytes arrived */
+    atomic_uint_fast64_t last; /* when they last did (ms) */
+    atomic_int why;            /* WHY_* that tripped abort */
+    struct watch *prev, *next;
+} watch;
+
+struct sl_upstream {
+    char base[BASE_MAX + 1]; /* without a trailing "/" or "/v1" */
+    sl_upstream_kind kind;
+    char *auth;      /* sodium_malloc'd header value ("Bearer KEY" or KEY); NULL = no key */
+    const char *key; /* the key inside auth */
+    size_t key_len;
+    long first_byte_ms, idle_ms, timeout_ms;
+    size_t max_response, max_event;
+    const os_logger *log;
+    os_http_client *http;
+    pthread_mutex_t mu; /* guards calls and stopping */
+    pthread_cond_t cv;
+    bool stopping;
+    watch *calls;
+    pthread_t wd;
+    bool wd_running;
+};
+
+typedef enum wire_api { API_CHAT, API_EMBEDDINGS, API_MESSAGES } wire_api;
+
+/* Everything one call keeps while the answer arrives. */
+typedef struct call {
+    sl_upstream *u;
+    const sl_upstream_req *req;
+    sl_upstream_result *res;
+    wire_api api;
+    bool stream;
+    uint64_t t0;
+    watch w;
+    bool started; /* body bytes arrived (on_start has run for a 2xx stream) */
+    bool ok2xx;
+    bool cancelled; /* on_start/on_event refused, or the caller's abort flag was seen */
+    bool done;      /* the stream's end marker ([DONE] / message_stop) arrived */
+    bool toobig;
+    const char *why; /* our own reason for stopping the transfer */
+    os_buf body;     /* a non-stream answer, or any error answer */
+    os_sse_parser *sse;
+    os_buf ev; /* the event being handed on */
+    /* usage seen in events */
+    bool in_seen, out_seen;
+    uint64_t in, cached, out, start_out, counted;
+} call;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* ---- the watchdog ---------------------------------------------------------------------------- */
+
+static void trip(watch *w, int why)
+{
+    int none = WHY_NONE;
+    (void)atomic_compare_exchange_strong(&w->why, &none, why);
+    atomic_store(&w->abort, 1);
+}
+
+/* Trips w when a limit has passed; returns when w next needs a look (UINT64_MAX: never). */
+static uint64_t watch_check(const sl_upstream *u, watch *w, uint64_t now)
+{
+    uint64_t deadline;
+
+    if (atomic_load(&w->abort))
+        return UINT64_MAX;
+    if (w->user != NULL && atomic_load(w->user) != 0) {
+        trip(w, WHY_USER);
+        return UINT64_MAX;
+    }
+    if (atomic_load(&w->got)) {
+        deadline = atomic_load(&w->last) + (uint64_t)u->idle_ms;
+        if (now >= deadline) {
+            trip(w, WHY_IDLE);
+            return UINT64_MAX;
+        }
+    } else {
+        deadline = w->t0 + (uint64_t)u->first_byte_ms;
+        if (now >= deadline) {
+            trip(w, WHY_FIRST_BYTE);
+            return UINT64_MAX;
+        }
+        /* a first byte arriving now starts the idle clock, which may run out sooner */
+        if (deadline > now + (uint64_t)u->idle_ms)
+            deadline = now + (uint64_t)u->idle_ms;
+    }
+    if (w->user != NULL && deadline > now + WATCH_TICK_MS)
+        deadline = now + WATCH_TICK_MS;
+    return deadline;
+}
+
+static void *watchdog(void *arg)
+{
+    sl_upstream *u = arg;
+
+    pthread_mutex_lock(&u->mu);
+    while (!u->stopping) {
+        uint64_t now = now_ms(), next = UINT64_MAX;
+        for (watch *w = u->calls; w != NULL; w = w->next) {
+            uint64_t d = watch_check(u, w, now);
+            next = d < next ? d : next;
+        }
+        if (next == UINT64_MAX) {
+            pthread_cond_wait(&u->cv, &u->mu);
+        } else {
+            /* the condvar runs on CLOCK_MONOTONIC, the clock now_ms reads */
+            struct timespec ts = {(time_t)(next / 1000u), (long)(next % 1000u) * 1000000L};
+            (void)pthread_cond_timedwait(&u->cv, &u->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&u->mu);
+    return NULL;
+}
+
+static void watch_add(sl_upstream *u, watch *w)
+{
+    pthread_mutex_lock(&u->mu);
+    w->prev = NULL;
+    w->next = u->calls;
+    if (u->calls != NULL)
+        u->calls->prev = w;
+    u->calls = w;
+    pthread_cond_signal(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+}
+
+static void watch_remove(sl_upstream *u, watch *w)
+{
+    pthread_mutex_lock(&u->mu);
+    if (w->prev != NULL)
+        w->prev->next = w->next;
+    else
+        u->calls = w->next;
+    if (w->next != NULL)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&u->mu);
+}
+
+/* ---- set-up ---------------------------------------------------------------------------------- */
+
+/* Copies the base URL into u->base without trailing "/" and one trailing "/v1". */
+static os_err set_base(sl_upstream *u, const char *url)
+{
+    size_t n, skip;
+
+    if (url == NULL)
+        return OS_ERR_INVALID;
+    n = strnlen(url, BASE_MAX + 1);
+    if (n > BASE_MAX)
+        return OS_ERR_INVALID;
+    if (strncasecmp(url, "http://", 7) == 0)
+        skip = 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        skip = 8;
+    else
+        return OS_ERR_INVALID;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)url[i];
+        /* visible ASCII only; a query or fragment would end up in front of our paths */
+        if (ch <= 0x20 || ch >= 0x7f || ch == '?' || ch == '#')
+            return OS_ERR_INVALID;
+    }
+    while (n > skip && url[n - 1] == '/')
+        n--;
+    if (n >= skip + 3 && memcmp(url + n - 3, "/v1", 3) == 0)
+        n -= 3;
+    while (n > skip && url[n - 1] == '/')
+        n--;
+    if (n == skip || url[skip] == '/')
+        return OS_ERR_INVALID; /* no host */
+    memcpy(u->base, url, n);
+    u->base[n] = '\0';
+    return OS_OK;
+}
+
+/* Builds the key's header value in guarded memory: "Bearer KEY" (OpenAI, Ollama) or KEY. */
+static os_err set_key(sl_upstream *u, const char *key)
+{
+    const char *prefix = u->kind == SL_UPSTREAM_KIND_ANTHROPIC ? "" : "Bearer ";
+    size_t pn = strlen(prefix), kn;
+
+    if (key == NULL || key[0] == '\0')
+        return OS_OK;
+    kn = strnlen(key, KEY_MAX + 1);
+    if (kn > KEY_MAX)
+        return OS_ERR_INVALID;
+    for (size_t i = 0; i < kn; i++)
+        if ((unsigned char)key[i] <= 0x20 || (unsigned char)key[i] >= 0x7f)
+            return OS_ERR_INVALID; /* a header value must not carry CR, LF or controls */
+    u->auth = sodium_malloc(pn + kn + 1);
+    if (u->auth == NULL)
+        return OS_ERR_NOMEM;
+    memcpy(u->auth, prefix, pn);
+    memcpy(u->auth + pn, key, kn);
+    u->auth[pn + kn] = '\0';
+    u->key = u->auth + pn;
+    u->key_len = kn;
+    (void)sodium_mprotect_readonly(u->auth);
+    return OS_OK;
+}
+
+os_err sl_upstream_new(sl_upstream **out, const sl_upstream_config *cfg)
+{
+    sl_upstream *u;
+    pthread_condattr_t ca;
+    os_err rc;
+
+    if (out == NULL)
+        return OS_ERR_INVALID;
+    *out = NULL;
+    if (cfg == NULL || cfg->kind > SL_UPSTREAM_KIND_OLLAMA || cfg->connect_timeout_ms < 0 ||
+        cfg->first_byte_timeout_ms < 0 || cfg->idle_timeout_ms < 0 || cfg->timeout_ms < 0 ||
+        cfg->pool_size > 64)
+        return OS_ERR_INVALID;
+    u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return OS_ERR_NOMEM;
+    u->kind = cfg->kind;
+    u->log = cfg->log;
+    u->first_byte_ms =
+        cfg->first_byte_timeout_ms ? cfg->first_byte_timeout_ms : DEFAULT_FIRST_BYTE_MS;
+    u->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : DEFAULT_IDLE_MS;
+    u->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
+    u->max_response = cfg->max_response ? cfg->max_response : DEFAULT_MAX_RESPONSE;
+    u->max_event = cfg->max_event ? cfg->max_event : DEFAULT_MAX_EVENT;
+    if (pthread_mutex_init(&u->mu, NULL) != 0) {
+        free(u);
+        return OS_ERR_NOMEM;
+    }
+    if (pthread_condattr_init(&ca) != 0) {
+        pthread_mutex_destroy(&u->mu);
+        free(u);
+        return OS_ERR_NOMEM;
+    }
+    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&u->cv, &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        pthread_mutex_destroy(&u->mu);
+        free(u);
+        return OS_ERR_NOMEM;
+    }
+    pthread_condattr_destroy(&ca);
+
+    rc = set_base(u, cfg->base_url);
+    if (rc == OS_OK)
+        rc = set_key(u, cfg->api_key);
+    if (rc == OS_OK) {
+        os_http_client_config hc = {
+            .connect_timeout_ms =
+                cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_CONNECT_MS,
+            .timeout_ms = u->timeout_ms,
+            .pool_size = cfg->pool_size ? cfg->pool_size : DEFAULT_POOL,
+            .user_agent = "openseed-seller/" OPENSEED_VERSION,
+        };
+        rc = os_http_client_new(&u->http, &hc);
+    }
+    if (rc == OS_OK) {
+        if (pthread_create(&u->wd, NULL, watchdog, u) != 0)
+            rc = OS_ERR_NOMEM;
+        else
+            u->wd_running = true;
+    }
+    if (rc != OS_OK) {
+        sl_upstream_free(u);
+        return rc;
+    }
+    *out = u;
+    return OS_OK;
+}
+
+void sl_upstream_free(sl_upstream *u)
+{
+    if (u == NULL)
+        return;
+    if (u->wd_running) {
+        pthread_mutex_lock(&u->mu);
+        u->stopping = true;
+        pthread_cond_signal(&u->cv);
+        pthread_mutex_unlock(&u->mu);
+        pthread_join(u->wd, NULL);
+    }
+    os_http_client_free(u->http);
+    if (u->auth != NULL)
+        sodium_free(u->auth); /* zeroes it before releasing */
+    pthread_cond_destroy(&u->cv);
+    pthread_mutex_destroy(&u->mu);
+    free(u);
+}
+
+unsigned sl_upstream_apis(const sl_upstream *u)
+{
+    if (u == NULL)
+        return 0;
+    if (u->kind == SL_UPSTREAM_KIND_ANTHROPIC)
+        return OS_API_ANTHROPIC_MESSAGES;
+    return OS_API_OPENAI_CHAT | OS_API_OPENAI_EMBEDDINGS;
+}
+
+/* ---- the request ----------------------------------------------------------------------------- */
+
+static int set_int(json_t *o, const char *k, uint64_t v)
+{
+    return json_object_set_new(o, k, json_integer((json_int_t)v));
+}
+
+/* The body sent upstream (compact JSON, owned by the caller): the buyer's with model, output cap
+ * and stream settings forced. */
+static os_err build_body(char **out, size_t *len, const sl_upstream_req *req, wire_api api)
+{
+    json_t *b = json_deep_copy(req->body);
+    int bad = b == NULL;
+
+    *out = NULL;
+    bad = bad || json_object_set_new(b, "model", json_string(req->model)) != 0;
+    if (!bad && api != API_EMBEDDINGS) {
+        bad = set_int(b, "max_tokens", req->max_tokens) != 0;
+        if (!bad && api == API_CHAT) {
+            const json_t *mct = json_object_get(b, "max_completion_tokens");
+            if (mct != NULL && !json_is_null(mct))
+                bad = set_int(b, "max_completion_tokens", req->max_tokens) != 0;
+        }
+        /* the caller's flag decides how we read the answer, so the upstream must agree */
+        if (!bad && (req->stream || json_object_get(b, "stream") != NULL))
+            bad = json_object_set_new(b, "stream", json_boolean(req->stream)) != 0;
+        if (!bad && api == API_CHAT && req->stream) {
+            json_t *so = json_object_get(b, "stream_options");
+            if (!json_is_object(so)) {
+                so = json_object();
+                bad = json_object_set_new(b, "stream_options", so) != 0;
+            }
+            bad = bad || json_object_set_new(so, "include_usage", json_true()) != 0;
+        }
+    }
+    if (!bad)
+        *out = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    if (*out == NULL)
+        return OS_ERR_NOMEM;
+    *len = strlen(*out);
+    return OS_OK;
+}
+
+/* ---- reading answers ------------------------------------------------------------------------- */
+
+/* A non-negative JSON integer field. */
+static bool get_count(const json_t *o, const char *k, uint64_t *v)
+{
+    const json_t *x = json_object_get(o, k);
+    if (!json_is_integer(x) || json_integer_value(x) < 0)
+        return false;
+    *v = (uint64_t)json_integer_value(x);
+    return true;
+}
+
+static bool nonempty_str(const json_t *x)
+{
+    return json_is_string(x) && json_string_length(x) > 0;
+}
+
+/* Whether one choice's delta carries output (text, refusal, reasoning or tool arguments). */
+static bool delta_has_output(const json_t *delta)
+{
+    const json_t *calls = json_object_get(delta, "tool_calls"), *tc;
+    size_t i;
+
+    if (nonempty_str(json_object_get(delta, "content")) ||
+        nonempty_str(json_object_get(delta, "refusal")) ||
+        nonempty_str(json_object_get(delta, "reasoning_content")) ||
+        nonempty_str(json_object_get(delta, "reasoning")))
+        return true;
+    json_array_foreach(calls, i, tc)
+    {
+        if (nonempty_str(json_object_get(json_object_get(tc, "function"), "arguments")))
+            return true;
+    }
+    return false;
+}
+
+/* Anthropic's input count: input_tokens plus the cache reads and writes (all of them prompt). */
+static bool anthropic_input(const json_t *usage, uint64_t *in, uint64_t *cached)
+{
+    uint64_t base, cr = 0, cw = 0;
+    if (!get_count(usage, "input_tokens", &base))
+        return false;
+    (void)get_count(usage, "cache_read_input_tokens", &cr);
+    (void)get_count(usage, "cache_creation_input_tokens", &cw);
+    *in = sat_add(sat_add(base, cr), cw);
+    *cached = cr;
+    return true;
+}
+
+/* OpenAI's usage object into the call's counts. */
+static void openai_usage(call *c, const json_t *usage)
+{
+    uint64_t v;
+    if (get_count(usage, "prompt_tokens", &v)) {
+        c->in = v;
+        c->in_seen = true;
+        c->cached = 0;
+        if (get_count(json_object_get(usage, "prompt_tokens_details"), "cached_tokens", &v))
+            c->cached = v;
+    }
+    if (get_count(usage, "completion_tokens", &v)) {
+        c->out = v;
+        c->out_seen = true;
+    } else if (c->in_seen && c->api == API_EMBEDDINGS) {
+        c->out = 0;
+        c->out_seen = true;
+    }
+}
+
+/* Takes usage and progress from one stream event's data. */
+static void account(call *c, const char *data, size_t len)
+{
+    char jerr[OS_JSON_ERR_LEN];
+    json_t *v = NULL;
+    const json_t *x;
+    size_t i;
+
+    if (c->api != API_MESSAGES && len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        c->done = true;
+        return;
+    }
+    if (os_json_parse(&v, data, len, len, ANSWER_DEPTH, jerr, sizeof(jerr)) != OS_OK)
+        return; /* not ours to judge: handed on as it came */
+    if (c->api != API_MESSAGES) {
+        if (json_is_object(json_object_get(v, "usage")))
+            openai_usage(c, json_object_get(v, "usage"));
+        json_array_foreach(json_object_get(v, "choices"), i, x)
+        {
+            if (delta_has_output(json_object_get(x, "delta")))
+                c->counted++;
+        }
+    } else {
+        const char *type = json_string_value(json_object_get(v, "type"));
+        const json_t *usage;
+        uint64_t n;
+        if (type == NULL) {
+        } else if (strcmp(type, "message_start") == 0) {
+            usage = json_object_get(json_object_get(v, "message"), "usage");
+            if (anthropic_input(usage, &c->in, &c->cached))
+                c->in_seen = true;
+            if (get_count(usage, "output_tokens", &n))
+                c->start_out = n;
+        } else if (strcmp(type, "content_block_delta") == 0) {
+            c->counted++;
+        } else if (strcmp(type, "message_delta") == 0) {
+            usage = json_object_get(v, "usage");
+            if (get_count(usage, "output_tokens", &n)) {
+                c->out = n;
+                c->out_seen = true;
+            }
+            /* newer API versions repeat the (final) input counts here */
+            if (anthropic_input(usage, &c->in, &c->cached))
+                c->in_seen = true;
+        } else if (strcmp(type, "message_stop") == 0) {
+            c->done = true;
+        }
+    }
+    json_decref(v);
+}
+
+static os_err on_sse(void *ctx, const os_sse_event *e)
+{
+    call *c = ctx;
+    const char *type = strcmp(e->type, "message") == 0 ? NULL : e->type;
+    os_err rc;
+
+    if (c->done)
+        return OS_OK; /* nothing follows the end marker */
+    account(c, e->data, e->data_len);
+    os_buf_reset(&c->ev);
+    rc = os_sse_write(&c->ev, type, NULL, e->data, e->data_len);
+    if (rc == OS_OK)
+        rc = os_buf_append_byte(&c->ev, 0); /* handed on as a C string too */
+    if (rc != OS_OK) {
+        c->why = "an event too large to hand on";
+        return rc;
+    }
+    if (c->res->events == 0)
+        c->res->ttft_ms = now_ms() - c->t0;
+    if (c->req->on_event != NULL &&
+        c->req->on_event(c->req->ud, (const char *)c->ev.data, c->ev.len - 1) != OS_OK) {
+        c->cancelled = true;
+        return OS_ERR_NETWORK;
+    }
+    c->res->events++;
+    return OS_OK;
+}
+
+static int on_body(void *ud, const os_http_client_res *hres, const uint8_t *data, size_t len)
+{
+    call *c = ud;
+    os_err rc;
+
+    if (c->req->abort != NULL && atomic_load(c->req->abort) != 0) {
+        c->cancelled = true;
+        return 1;
+    }
+    if (len == 0)
+        return 0;
+    atomic_store(&c->w.last, now_ms());
+    atomic_store(&c->w.got, true);
+    if (!c->started) {
+        c->started = true;
+        c->ok2xx = hres->status >= 200 && hres->status <= 299;
+        if (!c->stream || !c->ok2xx)
+            c->res->ttft_ms = now_ms() - c->t0;
+        if (c->stream && c->ok2xx && c->req->on_start != NULL &&
+            c->req->on_start(c->req->ud, hres->status) != OS_OK) {
+            c->cancelled = true;
+            return 1;
+        }
+    }
+    if (!c->stream || !c->ok2xx) {
+        if (os_buf_append(&c->body, data, len) != OS_OK) {
+            c->toobig = true;
+            c->why = "an answer larger than its cap";
+            return 1;
+        }
+        return 0;
+    }
+    rc = os_sse_feed(c->sse, data, len);
+    if (rc != OS_OK) {
+        if (!c->cancelled && c->why == NULL)
+            c->why = rc == OS_ERR_TOOBIG ? "an event larger than its cap" : "a bad event";
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- outcomes -------------------------------------------------------------------------------- */
+
+static void set_error(sl_upstream_result *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void set_error(sl_upstream_result *res, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res->error, sizeof(res->error), fmt, ap);
+    va_end(ap);
+}
+
+/* A short token from an error answer (error.type), fit to show; "" when none. */
+static const char *error_type(const json_t *body)
+{
+    const json_t *t = json_object_get(json_object_get(body, "error"), "type");
+    const char *s = json_string_value(t);
+    size_t n;
+
+    if (s == NULL || (n = json_string_length(t)) == 0 || n > 64)
+        return "";
+    for (size_t i = 0; i < n; i++)
+        if (!(s[i] == '_' || s[i] == '-' || s[i] == '.' || (s[i] >= '0' && s[i] <= '9') ||
+              (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+            return "";
+    return s;
+}
+
+static json_t *generic_error(const char *message, const char *type)
+{
+    return json_pack("{s:{s:s, s:s}}", "error", "message", message, "type", type);
+}
+
+/* The seconds form of Retry-After, clamped; 0 for anything else. */
+static uint64_t retry_after(const os_http_client_res *hres)
+{
+    const char *s = os_http_client_res_header(hres, "Retry-After");
+    uint64_t v = 0;
+
+    if (s == NULL || *s == '\0')
+        return 0;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9')
+            return 0; /* an HTTP-date: not worth a clock comparison here */
+        v = v * 10 + (uint64_t)(*s - '0');
+        if (v > RETRY_AFTER_MAX)
+            v = RETRY_AFTER_MAX;
+    }
+    return v;
+}
+
+static bool holds_key(const sl_upstream *u, const os_buf *b)
+{
+    const uint8_t *p = b->data, *end = b->data + b->len, *hit;
+
+    if (u->key == NULL || b->len < u->key_len)
+        return false;
+    /* memmem is a GNU extension; error bodies are small, a first-byte scan is enough */
+    while ((size_t)(end - p) >= u->key_len &&
+           (hit = memchr(p, u->key[0], (size_t)(end - p) - u->key_len + 1)) != NULL) {
+        if (memcmp(hit, u->key, u->key_len) == 0)
+            return true;
+        p = hit + 1;
+    }
+    return false;
+}
+
+/* A non-2xx answer: its JSON body kept (unless it could show the key), else a generic one. */
+static void http_error(call *c, long status, const os_http_client_res *hres)
+{
+    sl_upstream_result *res = c->res;
+    char jerr[OS_JSON_ERR_LEN], msg[128];
+    json_t *v = NULL;
+
+    res->outcome = SL_UPSTREAM_HTTP_ERROR;
+    if (status == 429 || status == 503)
+        res->retry_after_s = retry_after(hres);
+    if (status == 401 || status == 403) {
+        /* providers echo (part of) a rejected key in these answers; the buyer needs none of it */
+        snprintf(msg, sizeof(msg), "the upstream refused the seller's credentials (HTTP %ld)",
+                 status);
+        res->body = generic_error(msg, "upstream_auth_error");
+    } else if (holds_key(c->u, &c->body)) {
+        snprintf(msg, sizeof(msg), "the upstream's error answer was withheld (HTTP %ld)", status);
+        res->body = generic_error(msg, "upstream_error");
+    } else if (!c->toobig && c->body.len > 0 &&
+               os_json_parse(&v, (const char *)c->body.data, c->body.len, c->body.len, ANSWER_DEPTH,
+                             jerr, sizeof(jerr)) == OS_OK &&
+               json_is_object(v)) {
+        res->body = v;
+        v = NULL;
+    } else {
+        snprintf(msg, sizeof(msg), "the upstream answered HTTP %ld", status);
+        res->body = generic_error(msg, "upstream_error");
+    }
+    json_decref(v);
+    {
+        const char *t = error_type(res->body);
+        set_error(res, "upstream answered HTTP %ld%s%s%s", status, *t ? " (" : "", t,
+                  *t ? ")" : "");
+    }
+}
+
+/* A complete 2xx non-stream answer: its JSON and usage. */
+static void whole_answer(call *c)
+{
+    sl_upstream_result *res = c->res;
+    char jerr[OS_JSON_ERR_LEN];
+    json_t *v = NULL;
+    const json_t *usage;
+
+    if (c->body.len == 0 ||
+        os_json_parse(&v, (const char *)c->body.data, c->body.len, c->body.len, ANSWER_DEPTH, jerr,
+                      sizeof(jerr)) != OS_OK ||
+        !json_is_object(v)) {
+        json_decref(v);
+        res->outcome = SL_UPSTREAM_BROKEN;
+        set_error(res, "upstream answered with something that is not a JSON object");
+        return;
+    }
+    if (holds_key(c->u, &c->body)) {
+        json_decref(v);
+        res->outcome = SL_UPSTREAM_BROKEN;
+        set_error(res, "upstream answer withheld: it held the seller's API key");
+        return;
+    }
+    usage = json_object_get(v, "usage");
+    if (c->api == API_MESSAGES) {
+        if (anthropic_input(usage, &c->in, &c->cached))
+            c->in_seen = true;
+        if (get_count(usage, "output_tokens", &c->out))
+            c->out_seen = true;
+    } else if (json_is_object(usage)) {
+        openai_usage(c, usage);
+    }
+    res->body = v;
+    res->outcome = SL_UPSTREAM_OK;
+}
+
+/* Fills res->usage from what the answer reported, else from the counted deltas. */
+static void settle_usage(call *c)
+{
+    sl_upstream_result *res = c->res;
+
+    res->input_reported = c->in_seen;
+    res->usage_reported = c->in_seen && c->out_seen;
+    if (c->in_seen) {
+        res->usage.input_tokens = c->in;
+        res->usage.cached_tokens = c->cached < c->in ? c->cached : c->in;
+    }
+    if (c->out_seen) {
+        res->usage.output_tokens = c->out;
+    } else if (c->stream) {
+        /* message_start's output count is a floor the deltas normally pass */
+        res->usage.output_tokens = c->counted > c->start_out ? c->counted : c->start_out;
+    }
+}
+
+static const char *outcome_name(sl_upstream_outcome o)
+{
+    switch (o) {
+    case SL_UPSTREAM_OK:
+        return "ok";
+    case SL_UPSTREAM_HTTP_ERROR:
+        return "http_error";
+    case SL_UPSTREAM_UNREACHABLE:
+        return "unreachable";
+    case SL_UPSTREAM_BROKEN:
+        return "broken";
+    case SL_UPSTREAM_CANCELLED:
+        return "cancelled";
+    }
+    return "unknown";
+}
+
+static void classify(call *c, os_err rc, const os_http_client_res *hres,
+                     const os_http_client_error *herr)
+{
+    sl_upstream_result *res = c->res;
+    sl_upstream *u = c->u;
+    int why = atomic_load(&c->w.why);
+    long status = hres->status;
+
+    res->status = status;
+    if (c->cancelled || why == WHY_USER) {
+        res->outcome = SL_UPSTREAM_CANCELLED;
+        set_error(res, "cancelled after %" PRIu64 " events", res->events);
+    } else if (status != 0 && (status < 200 || status > 299)) {
+        http_error(c, status, hres);
+    } else if (!c->started) {
+        if (rc == OS_OK) {
+            res->outcome = SL_UPSTREAM_BROKEN;
+            set_error(res, "upstream answered HTTP %ld with an empty body", status);
+        } else {
+            res->outcome = SL_UPSTREAM_UNREACHABLE;
+            if (why == WHY_FIRST_BYTE)
+                set_error(res, "upstream sent nothing within %ld ms", u->first_byte_ms);
+            else
+                set_error(res, "upstream unreachable: %s", herr->message);
+        }
+    } else if (!c->stream) {
+        if (rc == OS_OK) {
+            whole_answer(c);
+        } else {
+            res->outcome = SL_UPSTREAM_BROKEN;
+            if (why == WHY_IDLE)
+                set_error(res, "upstream answer stalled for %ld ms", u->idle_ms);
+            else if (c->why != NULL)
+                set_error(res, "upstream sent %s", c->why);
+            else
+                set_error(res, "upstream answer cut short: %s", herr->message);
+        }
+    } else if (rc == OS_OK && c->done) {
+        res->outcome = SL_UPSTREAM_OK;
+    } else {
+        res->outcome = SL_UPSTREAM_BROKEN;
+        if (why == WHY_IDLE)
+            set_error(res, "upstream stream silent for %ld ms after %" PRIu64 " events", u->idle_ms,
+                      res->events);
+        else if (c->why != NULL)
+            set_error(res, "upstream sent %s after %" PRIu64 " events", c->why, res->events);
+        else if (rc == OS_OK)
+            set_error(res, "upstream stream ended without its end marker after %" PRIu64 " events",
+                      res->events);
+        else
+            set_error(res, "upstream stream broke off after %" PRIu64 " events: %s", res->events,
+                      herr->message);
+    }
+    if (res->outcome != SL_UPSTREAM_HTTP_ERROR)
+        settle_usage(c);
+}
+
+static void log_call(const call *c, uint64_t ms)
+{
+    const sl_upstream_result *res = c->res;
+    os_log_level lvl = res->outcome == SL_UPSTREAM_OK || res->outcome == SL_UPSTREAM_CANCELLED
+                           ? OS_LOG_DEBUG
+                           : OS_LOG_INFO;
+    os_log_event ev;
+
+    if (!os_log_begin(&ev, c->u->log, lvl, "upstream call"))
+        return;
+    os_log_kv(&ev, "api", "%s", c->req->api);
+    os_log_kv(&ev, "stream", "%s", c->stream ? "true" : "false");
+    os_log_kv(&ev, "outcome", "%s", outcome_name(res->outcome));
+    os_log_kv(&ev, "status", "%ld", res->status);
+    os_log_kv(&ev, "events", "%" PRIu64, res->events);
+    os_log_kv(&ev, "ms", "%" PRIu64, ms);
+    if (res->outcome != SL_UPSTREAM_OK)
+        os_log_kv(&ev, "error", "%s", res->error); /* built to be safe to log */
+    os_log_end(&ev);
+}
+
+/* ---- one call -------------------------------------------------------------------------------- */
+
+static os_err check_req(const sl_upstream *u, const sl_upstream_req *req, wire_api *api,
+                        sl_upstream_result *res)
+{
+    unsigned bit = os_api_from_name(req->api);
+
+    if (bit == 0) {
+        set_error(res, "unknown API");
+        return OS_ERR_INVALID;
+    }
+    if ((sl_upstream_apis(u) & bit) == 0) {
+        set_error(res, "this upstream does not speak %s", req->api);
+        return OS_ERR_UNSUPPORTED;
+    }
+    *api = bit == OS_API_OPENAI_CHAT         ? API_CHAT
+           : bit == OS_API_OPENAI_EMBEDDINGS ? API_EMBEDDINGS
+                                             : API_MESSAGES;
+    if (req->model == NULL || req->model[0] == '\0' || strlen(req->model) > MODEL_MAX ||
+        !json_is_object(req->body)) {
+        set_error(res, "bad upstream request (model or body)");
+        return OS_ERR_INVALID;
+    }
+    if (*api == API_EMBEDDINGS ? req->stream
+                               : (req->max_tokens == 0 || req->max_tokens > INT64_MAX)) {
+        set_error(res, "bad upstream request (stream or output cap)");
+        return OS_ERR_INVALID;
+    }
+    return OS_OK;
+}
+
+static const char *api_path(wire_api api)
+{
+    switch (api) {
+    case API_CHAT:
+        return "/v1/chat/completions";
+    case API_EMBEDDINGS:
+        return "/v1/embeddings";
+    case API_MESSAGES:
+        return "/v1/messages";
+    }
+    return "";
+}
+
+os_err sl_upstream_call(sl_upstream *u, sl_upstream_result *res, const sl_upstream_req *req)
+{
+    os_http_header hs[6];
+    size_t nh = 0;
+    os_http_client_req hr = {0};
+    os_http_client_res hres;
+    os_http_client_error herr = {0};
+    char url[URL_MAX];
+    char *body = NULL;
+    size_t body_len = 0;
+    call c;
+    os_err rc;
+
+    if (res == NULL)
+        return OS_ERR_INVALID;
+    memset(res, 0, sizeof(*res));
+    res->outcome = SL_UPSTREAM_UNREACHABLE; /* until it has been tried */
+    if (u == NULL || req == NULL) {
+        set_error(res, "bad argument");
+        return OS_ERR_INVALID;
+    }
+    memset(&c, 0, sizeof(c));
+    rc = check_req(u, req, &c.api, res);
+    if (rc != OS_OK)
+        return rc;
+    c.u = u;
+    c.req = req;
+    c.res = res;
+    c.stream = req->stream;
+    rc = build_body(&body, &body_len, req, c.api);
+    if (rc != OS_OK) {
+        set_error(res, "out of memory");
+        return rc;
+    }
+    snprintf(url, sizeof(url), "%s%s", u->base, api_path(c.api));
+    os_buf_init(&c.body, u->max_response);
+    /* os_sse_write can turn a one-byte line into "data: \n": room for the worst case */
+    os_buf_init(&c.ev, u->max_event > (SIZE_MAX - 256) / 8 ? SIZE_MAX : u->max_event * 8 + 256);
+    if (c.stream) {
+        rc = os_sse_parser_new(&c.sse, u->max_event, u->max_event, on_sse, &c);
+        if (rc != OS_OK) {
+            os_wipe(body, body_len);
+            free(body);
+            set_error(res, "out of memory");
+            return rc;
+        }
+    }
+
+    hs[nh++] = (os_http_header){"Content-Type", "application/json"};
+    hs[nh++] = (os_http_header){"Accept", c.stream ? "text/event-stream" : "application/json"};
+    if (c.api == API_MESSAGES) {
+        if (u->auth != NULL)
+            hs[nh++] = (os_http_header){"x-api-key", u->auth};
+        hs[nh++] = (os_http_header){"anthropic-version", ANTHROPIC_VERSION};
+    } else if (u->auth != NULL) {
+        hs[nh++] = (os_http_header){"Authorization", u->auth};
+    }
+    hr.method = "POST";
+    hr.url = url;
+    hr.headers = hs;
+    hr.n_headers = nh;
+    hr.body = body;
+    hr.body_len = body_len;
+    hr.timeout_ms = u->timeout_ms;
+    hr.max_body = SIZE_MAX; /* our own caps apply, in on_body */
+    hr.on_body = on_body;
+    hr.on_body_ud = &c;
+    hr.abort = &c.w.abort;
+
+    if (req->abort != NULL && atomic_load(req->abort) != 0) {
+        /* cancelled before it started: nothing is sent */
+        os_sse_parser_free(c.sse);
+        os_wipe(body, body_len);
+        free(body);
+        res->outcome = SL_UPSTREAM_CANCELLED;
+        set_error(res, "cancelled before the call");
+        return OS_OK;
+    }
+    c.t0 = now_ms();
+    atomic_init(&c.w.abort, 0);
+    atomic_init(&c.w.got, false);
+    atomic_init(&c.w.last, 0);
+    atomic_init(&c.w.why, WHY_NONE);
+    c.w.user = req->abort;
+    c.w.t0 = c.t0;
+    watch_add(u, &c.w);
+    os_http_client_res_init(&hres);
+    rc = os_http_client_do(u->http, &hres, &herr, &hr);
+    watch_remove(u, &c.w);
+    classify(&c, rc, &hres, &herr);
+    log_call(&c, now_ms() - c.t0);
+
+    os_http_client_res_free(&hres);
+    os_sse_parser_free(c.sse);
+    os_buf_free(&c.ev);
+    os_buf_free(&c.body);
+    os_wipe(body, body_len); /* the buyer's request: private */
+    free(body);
+    return OS_OK;
+}
