@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the seller core's files share: the seller object, and the entry points of serve.c (the
- * public routes and the request pipeline) and admin.c (the admin routes) that seller.c wires up.
+ * public routes and the admission of a request), answer.c (producing a paid answer),
+ * nullifiers.c (the credential replay set) and admin.c (the admin routes).
  */
 #ifndef OPENSEED_SELLER_INTERNAL_H
 #define OPENSEED_SELLER_INTERNAL_H
@@ -10,13 +11,17 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "openseed/chain.h"
 #include "openseed/hpke.h"
 #include "openseed/http.h"
+#include "openseed/infer.h"
 #include "openseed/metrics.h"
+#include "openseed/money.h"
+#include "openseed/ohttp.h"
 #include "openseed/record.h"
 
 #include "announce.h"
@@ -36,6 +41,7 @@ typedef struct sl_nullifiers {
     uint8_t (*ring)[32]; /* SL_NULLIFIERS entries, insertion order */
     uint32_t *slots;     /* open-addressing table of ring index + 1 (0 = empty), 2x entries */
     size_t next, count;
+    bool ready;
 } sl_nullifiers;
 
 /* One paid request whose answer is being produced on its own thread (serve.c). */
@@ -104,13 +110,45 @@ struct sl_seller {
     os_metric *m_refusals;   /* by reason */
 };
 
+static inline int64_t sl_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* nullifiers.c */
+OS_WUR os_err sl_nullifiers_init(sl_nullifiers *n);
+void sl_nullifiers_fini(sl_nullifiers *n); /* safe on a failed or zeroed set */
+bool sl_nullifiers_seen(sl_nullifiers *n, const uint8_t nf[32]);
+/* Remembers nf; false when it was already there (a replay). */
+bool sl_nullifiers_insert(sl_nullifiers *n, const uint8_t nf[32]);
+
+/* answer.c: what a paid request hands to its job. octx and root are taken in every case (octx
+ * is left cleared, root NULL). */
+typedef struct sl_answer_args {
+    const sl_ticket *ticket;
+    os_ohttp_ctx *octx;
+    json_t *root; /* the parsed plaintext; inner->body points into it */
+    const os_infer_inner *inner;
+    const os_offering *offering;
+    const os_estimate *est;
+} sl_answer_args;
+
+/*
+ * Makes res a 200 (with PAYMENT-RESPONSE) whose body a job produces on its own thread. On failure
+ * the request is booked as "failed" at no cost and res is left for the caller's refusal.
+ */
+OS_WUR os_err sl_answer_start(sl_seller *s, os_http_response *res, sl_answer_args *a);
+
 /* serve.c */
 OS_WUR os_err sl_serve_init(sl_seller *s);    /* metrics, nullifier set */
 void sl_serve_fini(sl_seller *s);
 extern const os_http_route sl_public_routes[];
 extern const size_t sl_n_public_routes;
-OS_WUR os_err sl_jobs_start(sl_seller *s);    /* the watchdog */
-void sl_jobs_stop(sl_seller *s);              /* waits for every job, then stops the watchdog */
+/* answer.c */
+OS_WUR os_err sl_jobs_start(sl_seller *s); /* the watchdog */
+void sl_jobs_stop(sl_seller *s);           /* waits for every job, then stops the watchdog */
 
 /* admin.c */
 extern const os_http_route sl_admin_routes[];

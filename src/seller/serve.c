@@ -19,10 +19,7 @@
  * Every answer after step 5 is a 200 with an encrypted body: upstream failures travel inside it,
  * so an observer learns nothing about the request from the status.
  *
- * Jobs: a watchdog thread polls each job's stream every 100 ms and sets the job's abort flag when
- * the client has gone, which cancels the upstream call (it checks the flag at least once a second;
- * a stream that is being written to notices at its next write). A job always books its request
- * (sl_chans_finish) before it ends, whatever happened.
+ * The answer itself is produced by answer.c.
  */
 #include "internal.h"
 
@@ -45,114 +42,6 @@
 #include "openseed/secp.h"
 #include "openseed/x402.h"
 
-struct sl_job {
-    sl_seller *s;
-    sl_job *next;
-    sl_ticket ticket;
-    os_ohttp_ctx octx;
-    os_ohttp_chunk_sender sender;
-    bool sender_ready;
-    json_t *root; /* the parsed plaintext; inner.body points into it */
-    os_infer_inner inner;
-    const os_offering *offering;
-    os_estimate est;
-    bool stream;
-    os_http_stream *st;
-    atomic_int abort;
-    int64_t t0_ms, first_ms;
-    bool write_failed;
-};
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---- nullifiers ---- */
-
-static size_t nf_hash(const uint8_t nf[32])
-{
-    uint64_t h;
-    memcpy(&h, nf, sizeof(h)); /* the nullifier is a hash output: its bytes are uniform */
-    return (size_t)(h & (2 * SL_NULLIFIERS - 1));
-}
-
-/* The slot holding nf, or the empty slot where it would go. */
-static size_t nf_find(const sl_nullifiers *n, const uint8_t nf[32], bool *found)
-{
-    size_t i = nf_hash(nf);
-    for (;;) {
-        uint32_t v = n->slots[i];
-        if (v == 0) {
-            *found = false;
-            return i;
-        }
-        if (memcmp(n->ring[v - 1], nf, 32) == 0) {
-            *found = true;
-            return i;
-        }
-        i = (i + 1) & (2 * SL_NULLIFIERS - 1);
-    }
-}
-
-/* Removes the slot i of an open-addressing table (backward-shift deletion, no tombstones). */
-static void nf_remove_slot(sl_nullifiers *n, size_t i)
-{
-    const size_t mask = 2 * SL_NULLIFIERS - 1;
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (n->slots[j] == 0)
-            break;
-        size_t home = nf_hash(n->ring[n->slots[j] - 1]);
-        /* Move j back to i unless its home lies cyclically in (i, j]. */
-        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            n->slots[i] = n->slots[j];
-            i = j;
-        }
-    }
-    n->slots[i] = 0;
-}
-
-/* Remembers nf; false when it was already there (a replay). */
-static bool nf_insert(sl_nullifiers *n, const uint8_t nf[32])
-{
-    bool found;
-    size_t i;
-
-    pthread_mutex_lock(&n->mu);
-    nf_find(n, nf, &found);
-    if (found) {
-        pthread_mutex_unlock(&n->mu);
-        return false;
-    }
-    if (n->count == SL_NULLIFIERS) { /* forget the oldest */
-        size_t old = nf_find(n, n->ring[n->next], &found);
-        if (found)
-            nf_remove_slot(n, old);
-        n->count--;
-    }
-    memcpy(n->ring[n->next], nf, 32);
-    i = nf_find(n, nf, &found);
-    n->slots[i] = (uint32_t)n->next + 1;
-    n->next = (n->next + 1) % SL_NULLIFIERS;
-    n->count++;
-    pthread_mutex_unlock(&n->mu);
-    return true;
-}
-
-static bool nf_seen(sl_nullifiers *n, const uint8_t nf[32])
-{
-    bool found;
-    pthread_mutex_lock(&n->mu);
-    nf_find(n, nf, &found);
-    pthread_mutex_unlock(&n->mu);
-    return found;
-}
-
 /* ---- metrics ---- */
 
 static const char *const outcomes[] = {"ok", "upstream_error", "broken", "cancelled", "failed",
@@ -168,11 +57,8 @@ os_err sl_serve_init(sl_seller *s)
     static const double lat[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300};
     os_err rc;
 
-    s->nullifiers.ring = calloc(SL_NULLIFIERS, 32);
-    s->nullifiers.slots = calloc(2 * SL_NULLIFIERS, sizeof(uint32_t));
-    if (s->nullifiers.ring == NULL || s->nullifiers.slots == NULL)
-        return OS_ERR_NOMEM;
-    pthread_mutex_init(&s->nullifiers.mu, NULL);
+    if ((rc = sl_nullifiers_init(&s->nullifiers)) != OS_OK)
+        return rc;
     if ((rc = os_metrics_new(&s->metrics)) != OS_OK)
         return rc;
     if ((rc = os_metrics_counter(s->metrics, &s->m_requests, "openseed_seller_requests_total",
@@ -201,12 +87,7 @@ os_err sl_serve_init(sl_seller *s)
 
 void sl_serve_fini(sl_seller *s)
 {
-    if (s->nullifiers.ring != NULL)
-        pthread_mutex_destroy(&s->nullifiers.mu);
-    free(s->nullifiers.ring);
-    free(s->nullifiers.slots);
-    s->nullifiers.ring = NULL;
-    s->nullifiers.slots = NULL;
+    sl_nullifiers_fini(&s->nullifiers);
     os_metrics_free(s->metrics);
     s->metrics = NULL;
 }
@@ -311,306 +192,6 @@ static void refuse_402(sl_seller *s, os_http_response *res, const os_x402_requir
     refuse(s, res, R_PAY, 402, code, "%s", message);
 }
 
-/* ---- the answer, on a job thread ---- */
-
-static os_err write_chunk(sl_job *j, const uint8_t *pt, size_t len, bool final)
-{
-    size_t cap = len + OS_OHTTP_CHUNK_OVERHEAD, n = 0;
-    uint8_t *buf = malloc(cap);
-    os_err rc;
-
-    if (buf == NULL)
-        return OS_ERR_NOMEM;
-    rc = final ? os_ohttp_chunk_seal_final(&j->sender, buf, cap, &n, pt, len)
-               : os_ohttp_chunk_seal(&j->sender, buf, cap, &n, pt, len);
-    if (rc == OS_OK && (rc = os_http_stream_write(j->st, buf, n)) != OS_OK)
-        j->write_failed = true;
-    free(buf);
-    return rc;
-}
-
-static os_err on_start(void *ud, long status)
-{
-    sl_job *j = ud;
-    (void)status;
-    return atomic_load(&j->abort) ? OS_ERR_IO : OS_OK;
-}
-
-static os_err on_event(void *ud, const char *event, size_t len)
-{
-    sl_job *j = ud;
-
-    if (j->first_ms == 0)
-        j->first_ms = mono_ms();
-    if (atomic_load(&j->abort))
-        return OS_ERR_IO;
-    return write_chunk(j, (const uint8_t *)event, len, false);
-}
-
-/* Ends the answer. The handle is taken under jobs_mu, which the watchdog holds while it looks at
- * j->st, so it never polls a stream that is being closed. */
-static void close_stream(sl_job *j, bool ok)
-{
-    os_http_stream *st;
-
-    pthread_mutex_lock(&j->s->jobs_mu);
-    st = j->st;
-    j->st = NULL;
-    pthread_mutex_unlock(&j->s->jobs_mu);
-    os_http_stream_close(st, ok);
-}
-
-/* What the request is charged, from what the upstream produced. */
-static void charge(sl_job *j, const sl_upstream_result *r, sl_request_end *e)
-{
-    os_infer_usage u = r->usage;
-    bool produced = r->outcome == SL_UPSTREAM_OK || r->events > 0;
-
-    memset(e, 0, sizeof(*e));
-    e->upstream_status = r->status;
-    switch (r->outcome) {
-    case SL_UPSTREAM_OK:
-        e->outcome = "ok";
-        break;
-    case SL_UPSTREAM_BROKEN:
-        e->outcome = "broken";
-        break;
-    case SL_UPSTREAM_CANCELLED:
-        e->outcome = "cancelled";
-        break;
-    default:
-        e->outcome = "upstream_error";
-        break;
-    }
-    if (!produced)
-        return; /* no token reached the buyer: no charge */
-    /* Input the upstream did not report (a stream cut before its usage) is charged at the bound
-     * the buyer authorised: the prompt was processed either way. */
-    if (!r->usage_reported && !r->input_reported) {
-        u.input_tokens = j->est.input_tokens;
-        u.cached_tokens = 0;
-    }
-    if (u.input_tokens > j->est.input_tokens)
-        u.input_tokens = j->est.input_tokens;
-    if (u.cached_tokens > u.input_tokens)
-        u.cached_tokens = u.input_tokens;
-    if (u.output_tokens > j->est.output_tokens)
-        u.output_tokens = j->est.output_tokens;
-    e->usage = u;
-    if (os_cost_actual(&e->cost, &j->offering->pricing, u.input_tokens, u.cached_tokens,
-                       u.output_tokens) != OS_OK ||
-        e->cost > j->est.total)
-        e->cost = j->est.total;
-}
-
-/* The upstream's error as a JSON body for the buyer (an error shape even when it sent none). */
-static json_t *error_body(const sl_upstream_result *r)
-{
-    if (r->body != NULL)
-        return json_incref(r->body);
-    return json_pack("{s:{s:s,s:s}}", "error", "message",
-                     r->error[0] != '\0' ? r->error : "the upstream did not answer", "type",
-                     "upstream_error");
-}
-
-static void finish_job(sl_job *j, const sl_upstream_result *r)
-{
-    sl_seller *s = j->s;
-    sl_request_end e;
-    os_infer_final f;
-    uint64_t consumed = 0;
-    json_t *out = NULL;
-    char *text = NULL;
-    int64_t now = mono_ms();
-    bool ok_close = true;
-
-    charge(j, r, &e);
-    e.latency_ms = (uint64_t)(now - j->t0_ms);
-    e.ttft_ms = j->first_ms != 0 ? (uint64_t)(j->first_ms - j->t0_ms) : 0;
-    if (sl_chans_finish(s->chans, &consumed, &j->ticket, &e) != OS_OK)
-        os_log_error(s->log, "cannot book a finished request (request_id=%" PRIu64 ")",
-                     j->ticket.request_id);
-
-    os_metric_inc(s->m_requests, (size_t)os_metric_label_index(s->m_requests, e.outcome));
-    os_metric_add(s->m_revenue, 0, e.cost);
-    os_metric_add(s->m_tokens, 0, e.usage.input_tokens - e.usage.cached_tokens);
-    os_metric_add(s->m_tokens, 1, e.usage.cached_tokens);
-    os_metric_add(s->m_tokens, 2, e.usage.output_tokens);
-    os_metric_observe(s->m_upstream_s, 0, (double)e.latency_ms / 1000.0);
-    if (e.ttft_ms != 0)
-        os_metric_observe(s->m_ttft_s, 0, (double)e.ttft_ms / 1000.0);
-
-    if (j->write_failed || r->outcome == SL_UPSTREAM_CANCELLED) {
-        close_stream(j, false); /* the buyer is gone: nothing more to say */
-        return;
-    }
-    memset(&f, 0, sizeof(f));
-    /* Nothing came back (the headers may have, the answer did not): a gateway error. */
-    f.status = r->outcome == SL_UPSTREAM_UNREACHABLE || r->status == 0 ? 502 : r->status;
-    f.usage = e.usage;
-    f.cost = e.cost;
-    f.cumulative_consumed = consumed;
-    if (r->outcome == SL_UPSTREAM_BROKEN || r->outcome == SL_UPSTREAM_UNREACHABLE) {
-        f.has_error = true;
-        snprintf(f.error_type, sizeof(f.error_type), "upstream_error");
-        snprintf(f.error_message, sizeof(f.error_message), "%s",
-                 r->error[0] != '\0' ? r->error : "the upstream stream broke off");
-    }
-    out = os_infer_final_to_json(&f);
-    if (out != NULL && (!j->stream || r->events == 0) && r->outcome != SL_UPSTREAM_OK)
-        json_object_set_new(out, "body", error_body(r)); /* the upstream's own error */
-    else if (out != NULL && !j->stream && r->body != NULL)
-        json_object_set(out, "body", r->body);
-    if (out != NULL)
-        text = json_dumps(out, JSON_COMPACT);
-    if (text == NULL) {
-        ok_close = false;
-    } else if (j->stream) {
-        ok_close = write_chunk(j, (const uint8_t *)text, strlen(text), true) == OS_OK;
-    } else {
-        size_t len = strlen(text), cap = len + OS_OHTTP_RESPONSE_OVERHEAD, n = 0;
-        uint8_t *buf = malloc(cap);
-        ok_close = buf != NULL &&
-                   os_ohttp_response_encap(&j->octx, buf, cap, &n, (const uint8_t *)text, len) ==
-                       OS_OK &&
-                   os_http_stream_write(j->st, buf, n) == OS_OK;
-        free(buf);
-    }
-    close_stream(j, ok_close);
-    free(text);
-    json_decref(out);
-}
-
-static void job_free(sl_job *j)
-{
-    if (j == NULL)
-        return;
-    os_ohttp_chunk_sender_clear(&j->sender);
-    os_ohttp_ctx_clear(&j->octx);
-    json_decref(j->root);
-    free(j);
-}
-
-static void *job_main(void *arg)
-{
-    sl_job *j = arg;
-    sl_seller *s = j->s;
-    sl_upstream_result r;
-    os_err rc = OS_OK;
-    bool anthropic = strcmp(j->inner.api, "anthropic.messages") == 0;
-    sl_upstream *up = anthropic ? s->up_anthropic : s->up_openai;
-
-    memset(&r, 0, sizeof(r));
-    if (j->stream) {
-        uint8_t nonce[OS_OHTTP_NONCE_LEN];
-        rc = os_ohttp_chunk_sender_init(&j->sender, nonce, &j->octx);
-        if (rc == OS_OK) {
-            j->sender_ready = true;
-            if (os_http_stream_write(j->st, nonce, sizeof(nonce)) != OS_OK)
-                j->write_failed = true;
-        }
-    }
-    if (rc != OS_OK || j->write_failed) {
-        r.outcome = SL_UPSTREAM_CANCELLED;
-    } else {
-        sl_upstream_req ur = {
-            .api = j->inner.api,
-            .model = j->offering->model,
-            .body = j->inner.body,
-            .max_tokens = j->est.max_tokens,
-            .stream = j->stream,
-            .on_start = on_start,
-            .on_event = on_event,
-            .ud = j,
-            .abort = &j->abort,
-        };
-        if (up == NULL || sl_upstream_call(up, &r, &ur) != OS_OK) {
-            json_decref(r.body);
-            memset(&r, 0, sizeof(r));
-            r.outcome = SL_UPSTREAM_UNREACHABLE;
-            snprintf(r.error, sizeof(r.error), "the upstream cannot take this request");
-        }
-    }
-    if (j->first_ms == 0 && r.outcome == SL_UPSTREAM_OK)
-        j->first_ms = mono_ms();
-    finish_job(j, &r);
-    json_decref(r.body);
-
-    pthread_mutex_lock(&s->jobs_mu);
-    for (sl_job **p = &s->jobs; *p != NULL; p = &(*p)->next)
-        if (*p == j) {
-            *p = j->next;
-            break;
-        }
-    s->n_jobs--;
-    pthread_cond_broadcast(&s->jobs_cv);
-    pthread_mutex_unlock(&s->jobs_mu);
-    os_metric_gauge_add(s->m_streams, 0, -1);
-    atomic_fetch_sub(&s->busy, 1);
-    job_free(j);
-    return NULL;
-}
-
-static void *watchdog_main(void *arg)
-{
-    sl_seller *s = arg;
-
-    pthread_mutex_lock(&s->jobs_mu);
-    while (s->watchdog_running) {
-        struct timespec ts;
-        for (sl_job *j = s->jobs; j != NULL; j = j->next)
-            if (j->st != NULL && os_http_stream_cancelled(j->st))
-                atomic_store(&j->abort, 1);
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&s->jobs_cv, &s->jobs_mu, &ts);
-    }
-    pthread_mutex_unlock(&s->jobs_mu);
-    return NULL;
-}
-
-os_err sl_jobs_start(sl_seller *s)
-{
-    pthread_mutex_lock(&s->jobs_mu);
-    s->stopping = false;
-    if (!s->watchdog_running) {
-        s->watchdog_running = true;
-        if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
-            s->watchdog_running = false;
-            pthread_mutex_unlock(&s->jobs_mu);
-            return OS_ERR_INTERNAL;
-        }
-    }
-    pthread_mutex_unlock(&s->jobs_mu);
-    return OS_OK;
-}
-
-void sl_jobs_stop(sl_seller *s)
-{
-    pthread_t w;
-    bool joined;
-
-    pthread_mutex_lock(&s->jobs_mu);
-    s->stopping = true;
-    /* The HTTP server has drained or cut every stream by now, so jobs are ending; abort the
-     * upstream calls of any that are not, and wait for each to book its request. */
-    for (sl_job *j = s->jobs; j != NULL; j = j->next)
-        atomic_store(&j->abort, 1);
-    while (s->n_jobs > 0)
-        pthread_cond_wait(&s->jobs_cv, &s->jobs_mu);
-    joined = s->watchdog_running;
-    s->watchdog_running = false;
-    w = s->watchdog;
-    pthread_cond_broadcast(&s->jobs_cv);
-    pthread_mutex_unlock(&s->jobs_mu);
-    if (joined)
-        pthread_join(w, NULL);
-}
-
 /* ---- POST /v1/infer ---- */
 
 static const os_offering *find_offering(const sl_seller *s, const char *service, unsigned api,
@@ -648,7 +229,7 @@ static bool check_credential(sl_seller *s, os_http_response *res, const char *cr
                "the credential's commitment is not the one registered with the channel");
         return false;
     }
-    if (nf_seen(&s->nullifiers, nf)) {
+    if (sl_nullifiers_seen(&s->nullifiers, nf)) {
         refuse(s, res, R_CRED, 401, "nullifier_reused", "this credential was already used");
         return false;
     }
@@ -657,7 +238,7 @@ static bool check_credential(sl_seller *s, os_http_response *res, const char *cr
                "the credential does not prove the channel's identity for this request");
         return false;
     }
-    if (!nf_insert(&s->nullifiers, nf)) { /* a concurrent twin got there first */
+    if (!sl_nullifiers_insert(&s->nullifiers, nf)) { /* a concurrent twin got there first */
         refuse(s, res, R_CRED, 401, "nullifier_reused", "this credential was already used");
         return false;
     }
@@ -801,10 +382,6 @@ static void h_infer(void *ctx, const os_http_request *req, os_http_response *res
     infer_req q;
     sl_ticket t;
     sl_refusal ref;
-    sl_job *j = NULL;
-    char *hdr = NULL;
-    pthread_t th;
-    pthread_attr_t attr;
     os_err rc;
 
     memset(&q, 0, sizeof(q));
@@ -847,62 +424,25 @@ static void h_infer(void *ctx, const os_http_request *req, os_http_response *res
     }
 
     /* Step 6: paid and on disk. From here the request is booked whatever happens. */
-    if ((j = calloc(1, sizeof(*j))) == NULL)
-        goto unbook;
-    j->s = s;
-    j->ticket = t;
-    j->octx = q.octx;
-    memset(&q.octx, 0, sizeof(q.octx));
-    j->root = q.root;
-    q.root = NULL;
-    j->inner = q.inner;
-    j->offering = q.offering;
-    j->est = q.est;
-    j->stream = strcmp(j->inner.api, "openai.embeddings") != 0 &&
-                json_is_true(json_object_get(j->inner.body, "stream"));
-    j->t0_ms = mono_ms();
-    if (os_x402_response_encode(&hdr, s->opt.chain_id, q.est.total, t.channel_id) != OS_OK ||
-        os_http_res_header(res, OS_X402_HDR_RESPONSE, hdr) != OS_OK)
-        goto unbook;
-    if (os_http_res_stream(res, &j->st, 200,
-                           j->stream ? OS_OHTTP_MEDIA_CHUNKED_RESPONSE : OS_OHTTP_MEDIA_RESPONSE) !=
-        OS_OK)
-        goto unbook;
-    pthread_mutex_lock(&s->jobs_mu);
-    j->next = s->jobs;
-    s->jobs = j;
-    s->n_jobs++;
-    pthread_mutex_unlock(&s->jobs_mu);
-    os_metric_gauge_add(s->m_streams, 0, 1);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&th, &attr, job_main, j) == 0 ? OS_OK : OS_ERR_INTERNAL;
-    pthread_attr_destroy(&attr);
-    if (rc != OS_OK) {
-        /* Run it here instead: slower for this client, but the request is answered and booked. */
-        job_main(j);
+    {
+        sl_answer_args a = {.ticket = &t,
+                            .octx = &q.octx,
+                            .root = q.root,
+                            .inner = &q.inner,
+                            .offering = q.offering,
+                            .est = &q.est};
+        q.root = NULL;
+        if (sl_answer_start(s, res, &a) != OS_OK) {
+            refuse(s, res, R_INTERNAL, 503, "internal_error",
+                   "the seller cannot answer right now; nothing was charged");
+            goto out;
+        }
     }
-    free(hdr);
     os_wipe(q.pt, len);
     free(q.pt);
     return; /* the slot is the job's now */
 
-unbook:
-    if (j != NULL && j->st != NULL) {
-        os_http_stream_close(j->st, false);
-        j->st = NULL;
-    }
-    {
-        sl_request_end e = {.outcome = "failed"};
-        uint64_t consumed;
-        if (sl_chans_finish(s->chans, &consumed, &t, &e) != OS_OK)
-            os_log_error(s->log, "cannot book a failed request");
-    }
-    job_free(j);
-    refuse(s, res, R_INTERNAL, 503, "internal_error",
-           "the seller cannot answer right now; nothing was charged");
 out:
-    free(hdr);
     if (q.pt != NULL) {
         os_wipe(q.pt, len);
         free(q.pt);

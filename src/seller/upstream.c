@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The seller's upstream adapters (upstream.h): one POST to the model server in OpenAI's or
- * Anthropic's wire format, with the buyer's body copied and its model and output cap forced, only
- * our own headers, and the answer read back either whole or as SSE events handed on one by one
- * while usage is taken from (or, when the stream breaks, counted in) those events. Time limits curl
- * cannot express (a first-byte deadline and an idle limit, both in milliseconds) are kept by one
- * watchdog thread per upstream that trips a call's abort flag; the caller's own abort flag is
- * relayed the same way. The API key lives in sodium_malloc'd memory as the ready header value and
- * is kept out of every message, log line and error body we hand back.
+ * The seller's upstream adapters (upstream.h), the transport half: one POST to the model server
+ * with only our own headers and the body upstream_wire.c builds, the answer read back either whole
+ * or as SSE events handed on one by one (upstream_wire.c takes usage and end markers from them),
+ * and the call's outcome. Time limits curl cannot express (a first-byte deadline and an idle limit,
+ * both in milliseconds) are kept by one watchdog thread per upstream that trips a call's abort
+ * flag; the caller's own abort flag is relayed the same way. The API key lives in sodium_malloc'd
+ * memory as the ready header value and is kept out of every message, log line and error body we
+ * hand back.
  */
-#include "upstream.h"
+#include "upstream_internal.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -23,7 +23,6 @@
 
 #include "openseed/buf.h"
 #include "openseed/ct.h"
-#include "openseed/json.h"
 #include "openseed/record.h"
 #include "openseed/sse.h"
 
@@ -31,7 +30,6 @@
 #define KEY_MAX 1024
 #define MODEL_MAX 256
 #define URL_MAX (BASE_MAX + 32)
-#define ANSWER_DEPTH 128       /* nesting cap of an upstream's JSON answer or event */
 #define WATCH_TICK_MS 100      /* how often a caller's abort flag is looked at */
 #define RETRY_AFTER_MAX 86400u /* a day; longer hints are clamped */
 #define ANTHROPIC_VERSION "2023-06-01"
@@ -75,29 +73,24 @@ struct sl_upstream {
     bool wd_running;
 };
 
-typedef enum wire_api { API_CHAT, API_EMBEDDINGS, API_MESSAGES } wire_api;
-
 /* Everything one call keeps while the answer arrives. */
 typedef struct call {
     sl_upstream *u;
     const sl_upstream_req *req;
     sl_upstream_result *res;
-    wire_api api;
+    sl_upstream_wire api;
     bool stream;
     uint64_t t0;
     watch w;
     bool started; /* body bytes arrived (on_start has run for a 2xx stream) */
     bool ok2xx;
     bool cancelled; /* on_start/on_event refused, or the caller's abort flag was seen */
-    bool done;      /* the stream's end marker ([DONE] / message_stop) arrived */
     bool toobig;
     const char *why; /* our own reason for stopping the transfer */
     os_buf body;     /* a non-stream answer, or any error answer */
     os_sse_parser *sse;
     os_buf ev; /* the event being handed on */
-    /* usage seen in events */
-    bool in_seen, out_seen;
-    uint64_t in, cached, out, start_out, counted;
+    sl_upstream_tally tally;
 } call;
 
 static uint64_t now_ms(void)
@@ -105,11 +98,6 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t sat_add(uint64_t a, uint64_t b)
-{
-    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
 /* ---- the watchdog ---------------------------------------------------------------------------- */
@@ -360,169 +348,7 @@ unsigned sl_upstream_apis(const sl_upstream *u)
     return OS_API_OPENAI_CHAT | OS_API_OPENAI_EMBEDDINGS;
 }
 
-/* ---- the request ----------------------------------------------------------------------------- */
-
-static int set_int(json_t *o, const char *k, uint64_t v)
-{
-    return json_object_set_new(o, k, json_integer((json_int_t)v));
-}
-
-/* The body sent upstream (compact JSON, owned by the caller): the buyer's with model, output cap
- * and stream settings forced. */
-static os_err build_body(char **out, size_t *len, const sl_upstream_req *req, wire_api api)
-{
-    json_t *b = json_deep_copy(req->body);
-    int bad = b == NULL;
-
-    *out = NULL;
-    bad = bad || json_object_set_new(b, "model", json_string(req->model)) != 0;
-    if (!bad && api != API_EMBEDDINGS) {
-        bad = set_int(b, "max_tokens", req->max_tokens) != 0;
-        if (!bad && api == API_CHAT) {
-            const json_t *mct = json_object_get(b, "max_completion_tokens");
-            if (mct != NULL && !json_is_null(mct))
-                bad = set_int(b, "max_completion_tokens", req->max_tokens) != 0;
-        }
-        /* the caller's flag decides how we read the answer, so the upstream must agree */
-        if (!bad && (req->stream || json_object_get(b, "stream") != NULL))
-            bad = json_object_set_new(b, "stream", json_boolean(req->stream)) != 0;
-        if (!bad && api == API_CHAT && req->stream) {
-            json_t *so = json_object_get(b, "stream_options");
-            if (!json_is_object(so)) {
-                so = json_object();
-                bad = json_object_set_new(b, "stream_options", so) != 0;
-            }
-            bad = bad || json_object_set_new(so, "include_usage", json_true()) != 0;
-        }
-    }
-    if (!bad)
-        *out = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    if (*out == NULL)
-        return OS_ERR_NOMEM;
-    *len = strlen(*out);
-    return OS_OK;
-}
-
 /* ---- reading answers ------------------------------------------------------------------------- */
-
-/* A non-negative JSON integer field. */
-static bool get_count(const json_t *o, const char *k, uint64_t *v)
-{
-    const json_t *x = json_object_get(o, k);
-    if (!json_is_integer(x) || json_integer_value(x) < 0)
-        return false;
-    *v = (uint64_t)json_integer_value(x);
-    return true;
-}
-
-static bool nonempty_str(const json_t *x)
-{
-    return json_is_string(x) && json_string_length(x) > 0;
-}
-
-/* Whether one choice's delta carries output (text, refusal, reasoning or tool arguments). */
-static bool delta_has_output(const json_t *delta)
-{
-    const json_t *calls = json_object_get(delta, "tool_calls"), *tc;
-    size_t i;
-
-    if (nonempty_str(json_object_get(delta, "content")) ||
-        nonempty_str(json_object_get(delta, "refusal")) ||
-        nonempty_str(json_object_get(delta, "reasoning_content")) ||
-        nonempty_str(json_object_get(delta, "reasoning")))
-        return true;
-    json_array_foreach(calls, i, tc)
-    {
-        if (nonempty_str(json_object_get(json_object_get(tc, "function"), "arguments")))
-            return true;
-    }
-    return false;
-}
-
-/* Anthropic's input count: input_tokens plus the cache reads and writes (all of them prompt). */
-static bool anthropic_input(const json_t *usage, uint64_t *in, uint64_t *cached)
-{
-    uint64_t base, cr = 0, cw = 0;
-    if (!get_count(usage, "input_tokens", &base))
-        return false;
-    (void)get_count(usage, "cache_read_input_tokens", &cr);
-    (void)get_count(usage, "cache_creation_input_tokens", &cw);
-    *in = sat_add(sat_add(base, cr), cw);
-    *cached = cr;
-    return true;
-}
-
-/* OpenAI's usage object into the call's counts. */
-static void openai_usage(call *c, const json_t *usage)
-{
-    uint64_t v;
-    if (get_count(usage, "prompt_tokens", &v)) {
-        c->in = v;
-        c->in_seen = true;
-        c->cached = 0;
-        if (get_count(json_object_get(usage, "prompt_tokens_details"), "cached_tokens", &v))
-            c->cached = v;
-    }
-    if (get_count(usage, "completion_tokens", &v)) {
-        c->out = v;
-        c->out_seen = true;
-    } else if (c->in_seen && c->api == API_EMBEDDINGS) {
-        c->out = 0;
-        c->out_seen = true;
-    }
-}
-
-/* Takes usage and progress from one stream event's data. */
-static void account(call *c, const char *data, size_t len)
-{
-    char jerr[OS_JSON_ERR_LEN];
-    json_t *v = NULL;
-    const json_t *x;
-    size_t i;
-
-    if (c->api != API_MESSAGES && len == 6 && memcmp(data, "[DONE]", 6) == 0) {
-        c->done = true;
-        return;
-    }
-    if (os_json_parse(&v, data, len, len, ANSWER_DEPTH, jerr, sizeof(jerr)) != OS_OK)
-        return; /* not ours to judge: handed on as it came */
-    if (c->api != API_MESSAGES) {
-        if (json_is_object(json_object_get(v, "usage")))
-            openai_usage(c, json_object_get(v, "usage"));
-        json_array_foreach(json_object_get(v, "choices"), i, x)
-        {
-            if (delta_has_output(json_object_get(x, "delta")))
-                c->counted++;
-        }
-    } else {
-        const char *type = json_string_value(json_object_get(v, "type"));
-        const json_t *usage;
-        uint64_t n;
-        if (type == NULL) {
-        } else if (strcmp(type, "message_start") == 0) {
-            usage = json_object_get(json_object_get(v, "message"), "usage");
-            if (anthropic_input(usage, &c->in, &c->cached))
-                c->in_seen = true;
-            if (get_count(usage, "output_tokens", &n))
-                c->start_out = n;
-        } else if (strcmp(type, "content_block_delta") == 0) {
-            c->counted++;
-        } else if (strcmp(type, "message_delta") == 0) {
-            usage = json_object_get(v, "usage");
-            if (get_count(usage, "output_tokens", &n)) {
-                c->out = n;
-                c->out_seen = true;
-            }
-            /* newer API versions repeat the (final) input counts here */
-            if (anthropic_input(usage, &c->in, &c->cached))
-                c->in_seen = true;
-        } else if (strcmp(type, "message_stop") == 0) {
-            c->done = true;
-        }
-    }
-    json_decref(v);
-}
 
 static os_err on_sse(void *ctx, const os_sse_event *e)
 {
@@ -530,9 +356,9 @@ static os_err on_sse(void *ctx, const os_sse_event *e)
     const char *type = strcmp(e->type, "message") == 0 ? NULL : e->type;
     os_err rc;
 
-    if (c->done)
+    if (c->tally.done)
         return OS_OK; /* nothing follows the end marker */
-    account(c, e->data, e->data_len);
+    sl_upstream_event_(&c->tally, c->api, e->data, e->data_len);
     os_buf_reset(&c->ev);
     rc = os_sse_write(&c->ev, type, NULL, e->data, e->data_len);
     if (rc == OS_OK)
@@ -606,27 +432,6 @@ static void set_error(sl_upstream_result *res, const char *fmt, ...)
     va_end(ap);
 }
 
-/* A short token from an error answer (error.type), fit to show; "" when none. */
-static const char *error_type(const json_t *body)
-{
-    const json_t *t = json_object_get(json_object_get(body, "error"), "type");
-    const char *s = json_string_value(t);
-    size_t n;
-
-    if (s == NULL || (n = json_string_length(t)) == 0 || n > 64)
-        return "";
-    for (size_t i = 0; i < n; i++)
-        if (!(s[i] == '_' || s[i] == '-' || s[i] == '.' || (s[i] >= '0' && s[i] <= '9') ||
-              (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
-            return "";
-    return s;
-}
-
-static json_t *generic_error(const char *message, const char *type)
-{
-    return json_pack("{s:{s:s, s:s}}", "error", "message", message, "type", type);
-}
-
 /* The seconds form of Retry-After, clamped; 0 for anything else. */
 static uint64_t retry_after(const os_http_client_res *hres)
 {
@@ -645,111 +450,40 @@ static uint64_t retry_after(const os_http_client_res *hres)
     return v;
 }
 
-static bool holds_key(const sl_upstream *u, const os_buf *b)
-{
-    const uint8_t *p = b->data, *end = b->data + b->len, *hit;
-
-    if (u->key == NULL || b->len < u->key_len)
-        return false;
-    /* memmem is a GNU extension; error bodies are small, a first-byte scan is enough */
-    while ((size_t)(end - p) >= u->key_len &&
-           (hit = memchr(p, u->key[0], (size_t)(end - p) - u->key_len + 1)) != NULL) {
-        if (memcmp(hit, u->key, u->key_len) == 0)
-            return true;
-        p = hit + 1;
-    }
-    return false;
-}
-
 /* A non-2xx answer: its JSON body kept (unless it could show the key), else a generic one. */
 static void http_error(call *c, long status, const os_http_client_res *hres)
 {
     sl_upstream_result *res = c->res;
-    char jerr[OS_JSON_ERR_LEN], msg[128];
-    json_t *v = NULL;
+    const char *t;
 
     res->outcome = SL_UPSTREAM_HTTP_ERROR;
     if (status == 429 || status == 503)
         res->retry_after_s = retry_after(hres);
-    if (status == 401 || status == 403) {
-        /* providers echo (part of) a rejected key in these answers; the buyer needs none of it */
-        snprintf(msg, sizeof(msg), "the upstream refused the seller's credentials (HTTP %ld)",
-                 status);
-        res->body = generic_error(msg, "upstream_auth_error");
-    } else if (holds_key(c->u, &c->body)) {
-        snprintf(msg, sizeof(msg), "the upstream's error answer was withheld (HTTP %ld)", status);
-        res->body = generic_error(msg, "upstream_error");
-    } else if (!c->toobig && c->body.len > 0 &&
-               os_json_parse(&v, (const char *)c->body.data, c->body.len, c->body.len, ANSWER_DEPTH,
-                             jerr, sizeof(jerr)) == OS_OK &&
-               json_is_object(v)) {
-        res->body = v;
-        v = NULL;
-    } else {
-        snprintf(msg, sizeof(msg), "the upstream answered HTTP %ld", status);
-        res->body = generic_error(msg, "upstream_error");
-    }
-    json_decref(v);
-    {
-        const char *t = error_type(res->body);
-        set_error(res, "upstream answered HTTP %ld%s%s%s", status, *t ? " (" : "", t,
-                  *t ? ")" : "");
-    }
+    res->body = sl_upstream_error_body_(status, &c->body, c->toobig, c->u->key, c->u->key_len);
+    t = sl_upstream_error_type_(res->body);
+    set_error(res, "upstream answered HTTP %ld%s%s%s", status, *t ? " (" : "", t, *t ? ")" : "");
 }
 
 /* A complete 2xx non-stream answer: its JSON and usage. */
 static void whole_answer(call *c)
 {
     sl_upstream_result *res = c->res;
-    char jerr[OS_JSON_ERR_LEN];
-    json_t *v = NULL;
-    const json_t *usage;
+    json_t *v = sl_upstream_parse_object_(&c->body);
 
-    if (c->body.len == 0 ||
-        os_json_parse(&v, (const char *)c->body.data, c->body.len, c->body.len, ANSWER_DEPTH, jerr,
-                      sizeof(jerr)) != OS_OK ||
-        !json_is_object(v)) {
-        json_decref(v);
+    if (v == NULL) {
         res->outcome = SL_UPSTREAM_BROKEN;
         set_error(res, "upstream answered with something that is not a JSON object");
         return;
     }
-    if (holds_key(c->u, &c->body)) {
+    if (sl_upstream_holds_key_(c->u->key, c->u->key_len, &c->body)) {
         json_decref(v);
         res->outcome = SL_UPSTREAM_BROKEN;
         set_error(res, "upstream answer withheld: it held the seller's API key");
         return;
     }
-    usage = json_object_get(v, "usage");
-    if (c->api == API_MESSAGES) {
-        if (anthropic_input(usage, &c->in, &c->cached))
-            c->in_seen = true;
-        if (get_count(usage, "output_tokens", &c->out))
-            c->out_seen = true;
-    } else if (json_is_object(usage)) {
-        openai_usage(c, usage);
-    }
+    sl_upstream_answer_usage_(&c->tally, c->api, v);
     res->body = v;
     res->outcome = SL_UPSTREAM_OK;
-}
-
-/* Fills res->usage from what the answer reported, else from the counted deltas. */
-static void settle_usage(call *c)
-{
-    sl_upstream_result *res = c->res;
-
-    res->input_reported = c->in_seen;
-    res->usage_reported = c->in_seen && c->out_seen;
-    if (c->in_seen) {
-        res->usage.input_tokens = c->in;
-        res->usage.cached_tokens = c->cached < c->in ? c->cached : c->in;
-    }
-    if (c->out_seen) {
-        res->usage.output_tokens = c->out;
-    } else if (c->stream) {
-        /* message_start's output count is a floor the deltas normally pass */
-        res->usage.output_tokens = c->counted > c->start_out ? c->counted : c->start_out;
-    }
 }
 
 static const char *outcome_name(sl_upstream_outcome o)
@@ -806,7 +540,7 @@ static void classify(call *c, os_err rc, const os_http_client_res *hres,
             else
                 set_error(res, "upstream answer cut short: %s", herr->message);
         }
-    } else if (rc == OS_OK && c->done) {
+    } else if (rc == OS_OK && c->tally.done) {
         res->outcome = SL_UPSTREAM_OK;
     } else {
         res->outcome = SL_UPSTREAM_BROKEN;
@@ -823,7 +557,7 @@ static void classify(call *c, os_err rc, const os_http_client_res *hres,
                       herr->message);
     }
     if (res->outcome != SL_UPSTREAM_HTTP_ERROR)
-        settle_usage(c);
+        sl_upstream_settle_usage_(res, &c->tally, c->stream);
 }
 
 static void log_call(const call *c, uint64_t ms)
@@ -849,7 +583,7 @@ static void log_call(const call *c, uint64_t ms)
 
 /* ---- one call -------------------------------------------------------------------------------- */
 
-static os_err check_req(const sl_upstream *u, const sl_upstream_req *req, wire_api *api,
+static os_err check_req(const sl_upstream *u, const sl_upstream_req *req, sl_upstream_wire *api,
                         sl_upstream_result *res)
 {
     unsigned bit = os_api_from_name(req->api);
@@ -862,30 +596,31 @@ static os_err check_req(const sl_upstream *u, const sl_upstream_req *req, wire_a
         set_error(res, "this upstream does not speak %s", req->api);
         return OS_ERR_UNSUPPORTED;
     }
-    *api = bit == OS_API_OPENAI_CHAT         ? API_CHAT
-           : bit == OS_API_OPENAI_EMBEDDINGS ? API_EMBEDDINGS
-                                             : API_MESSAGES;
+    *api = bit == OS_API_OPENAI_CHAT         ? SL_UPSTREAM_WIRE_CHAT
+           : bit == OS_API_OPENAI_EMBEDDINGS ? SL_UPSTREAM_WIRE_EMBEDDINGS
+                                             : SL_UPSTREAM_WIRE_MESSAGES;
     if (req->model == NULL || req->model[0] == '\0' || strlen(req->model) > MODEL_MAX ||
         !json_is_object(req->body)) {
         set_error(res, "bad upstream request (model or body)");
         return OS_ERR_INVALID;
     }
-    if (*api == API_EMBEDDINGS ? req->stream
-                               : (req->max_tokens == 0 || req->max_tokens > INT64_MAX)) {
+    if (*api == SL_UPSTREAM_WIRE_EMBEDDINGS
+            ? req->stream
+            : (req->max_tokens == 0 || req->max_tokens > INT64_MAX)) {
         set_error(res, "bad upstream request (stream or output cap)");
         return OS_ERR_INVALID;
     }
     return OS_OK;
 }
 
-static const char *api_path(wire_api api)
+static const char *api_path(sl_upstream_wire api)
 {
     switch (api) {
-    case API_CHAT:
+    case SL_UPSTREAM_WIRE_CHAT:
         return "/v1/chat/completions";
-    case API_EMBEDDINGS:
+    case SL_UPSTREAM_WIRE_EMBEDDINGS:
         return "/v1/embeddings";
-    case API_MESSAGES:
+    case SL_UPSTREAM_WIRE_MESSAGES:
         return "/v1/messages";
     }
     return "";
@@ -920,7 +655,7 @@ os_err sl_upstream_call(sl_upstream *u, sl_upstream_result *res, const sl_upstre
     c.req = req;
     c.res = res;
     c.stream = req->stream;
-    rc = build_body(&body, &body_len, req, c.api);
+    rc = sl_upstream_body_(&body, &body_len, req, c.api);
     if (rc != OS_OK) {
         set_error(res, "out of memory");
         return rc;
@@ -941,7 +676,7 @@ os_err sl_upstream_call(sl_upstream *u, sl_upstream_result *res, const sl_upstre
 
     hs[nh++] = (os_http_header){"Content-Type", "application/json"};
     hs[nh++] = (os_http_header){"Accept", c.stream ? "text/event-stream" : "application/json"};
-    if (c.api == API_MESSAGES) {
+    if (c.api == SL_UPSTREAM_WIRE_MESSAGES) {
         if (u->auth != NULL)
             hs[nh++] = (os_http_header){"x-api-key", u->auth};
         hs[nh++] = (os_http_header){"anthropic-version", ANTHROPIC_VERSION};

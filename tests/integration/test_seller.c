@@ -842,6 +842,56 @@ static void test_settlement(void **state)
     json_decref(body);
 }
 
+static void test_health_metrics_admin_auth(void **state)
+{
+    char url[160];
+    os_http_client_res res;
+    os_http_client_req req;
+    json_t *h = NULL;
+    long st = 0;
+    (void)state;
+
+    snprintf(url, sizeof(url), "%s/healthz", fx.base);
+    assert_int_equal(os_http_client_json(fx.b.http, &st, &h, NULL, "GET", url, NULL, NULL, 0),
+                     OS_OK);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_string_value(json_object_get(h, "status")), "ok");
+    assert_true(json_integer_value(json_object_get(json_object_get(h, "channels"), "known")) >= 1);
+    assert_true(json_integer_value(json_object_get(json_object_get(h, "registries"),
+                                                   "registered")) == 1);
+    json_decref(h);
+
+    /* metrics count what the earlier tests did */
+    snprintf(url, sizeof(url), "%s/metrics", fx.base);
+    memset(&req, 0, sizeof(req));
+    req.url = url;
+    os_http_client_res_init(&res);
+    assert_int_equal(os_http_client_do(fx.b.http, &res, NULL, &req), OS_OK);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(os_buf_append(&res.body, "", 1), OS_OK);
+    const char *text = (const char *)res.body.data;
+    assert_non_null(strstr(text, "openseed_seller_requests_total{outcome=\"ok\"} "));
+    assert_null(strstr(text, "openseed_seller_requests_total{outcome=\"ok\"} 0\n"));
+    assert_null(strstr(text, "openseed_seller_revenue_micro_usdc_total 0\n"));
+    assert_non_null(strstr(text, "openseed_seller_refusals_total{reason=\"credential\"}"));
+    assert_non_null(strstr(text, "openseed_seller_upstream_seconds_bucket"));
+    assert_non_null(strstr(text, "openseed_seller_active_streams 0"));
+    os_http_client_res_free(&res);
+
+    /* the admin API wants its token */
+    char saved[128];
+    snprintf(saved, sizeof(saved), "%s", fx.token);
+    snprintf(fx.token, sizeof(fx.token), "not-the-token");
+    h = admin("GET", "/admin/v1/revenue", NULL, &st);
+    assert_int_equal(st, 401);
+    json_decref(h);
+    snprintf(fx.token, sizeof(fx.token), "%s", saved);
+    h = admin("GET", "/admin/v1/revenue", NULL, &st);
+    assert_int_equal(st, 200);
+    assert_non_null(json_object_get(h, "consumed"));
+    json_decref(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -855,6 +905,7 @@ int main(void)
         cmocka_unit_test(test_upstream_failures),
         cmocka_unit_test(test_client_leaves_mid_stream),
         cmocka_unit_test(test_settlement),
+        cmocka_unit_test(test_health_metrics_admin_auth),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
