@@ -6,6 +6,7 @@
 #ifndef OPENSEED_BUYER_CONFIG_H
 #define OPENSEED_BUYER_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "openseed/config.h"
@@ -18,6 +19,15 @@ typedef struct by_config {
     uint64_t max_input_price;  /* micro-USDC per million input tokens */
     uint64_t max_output_price; /* micro-USDC per million output tokens */
     char *api_key_file;        /* may be NULL only while listen is loopback */
+    uint64_t topup_below;      /* micro-USDC; 0 = deposit / 4 */
+    uint64_t budget_request;   /* micro-USDC; 0 = no cap */
+    uint64_t budget_day;
+    uint64_t budget_channel;
+    bool open_with_authorization;
+    uint64_t max_attempts;     /* sellers tried per request (failover) */
+    uint64_t max_body;         /* bytes of a client request */
+    uint64_t peers_ttl;        /* s, registry listing cache */
+    uint64_t request_timeout;  /* s, a whole request to a seller */
 } by_config;
 OS_NODE_CONFIG_FIRST(by_config);
 

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * openseed-buyer's entry point: os_node_main loads the configuration (defaults, --config file,
- * flags), answers --help, --version, --check-config and --print-config, and logs what was loaded.
- * The gateway itself is a later piece of work, so a normal start says so in the log and exits with
- * status 1 instead of pretending to serve.
+ * flags), answers --help, --version, --check-config and --print-config, and logs what was loaded;
+ * run() then starts the gateway core and waits for SIGTERM or SIGINT, on which it stops accepting
+ * and lets requests in flight finish (bounded) before the process exits 0. The signals are blocked
+ * in every thread and taken with sigwait, so no handler runs inside the server's threads.
  */
+#include <pthread.h>
+#include <signal.h>
+
 #include "openseed/money.h"
 #include "openseed/node.h"
 
+#include "buyer.h"
 #include "config.h"
 
 static void describe(os_log_event *ev, const void *cfgp)
@@ -21,11 +26,33 @@ static void describe(os_log_event *ev, const void *cfgp)
     os_log_kv(ev, "deposit_usdc", "%s", deposit);
 }
 
-static int run(const void *cfg, os_logger *lg)
+static int run(const void *vcfg, os_logger *lg)
 {
-    (void)cfg;
-    os_log_info(lg, "serving is not built yet (the buyer gateway is a later issue); exiting");
-    return 1;
+    const by_config *cfg = vcfg;
+    by_buyer *b = NULL;
+    sigset_t set;
+    int sig = 0;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
+        os_log_error(lg, "cannot block SIGTERM and SIGINT");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (by_buyer_new(&b, cfg, lg) != OS_OK)
+        return 1; /* the reason is logged */
+    if (by_buyer_start(b) != OS_OK) {
+        by_buyer_free(b);
+        return 1;
+    }
+    while (sigwait(&set, &sig) != 0)
+        ;
+    os_log_info(lg, "stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    by_buyer_stop(b);
+    by_buyer_free(b);
+    return 0;
 }
 
 int main(int argc, char **argv)

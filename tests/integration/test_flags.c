@@ -247,11 +247,12 @@ static const char *good_config(const char *daemon)
         snprintf(text, sizeof(text),
                  "listen = 127.0.0.1:9000\n"
                  "registry = http://127.0.0.1:8379\n"
-                 "rpc = http://127.0.0.1:8545\n"
+                 "rpc = http://127.0.0.1:1/SECRETAPIKEY\n"
                  "escrow = %s\n"
                  "wallet_key = %s\n"
+                 "data_dir = %s/buy\n"
                  "deposit = 1.25\n",
-                 escrow, key);
+                 escrow, key, tmp);
     }
     snprintf(name, sizeof(name), "%s.ini", daemon);
     return put_file(name, text, 0644);
@@ -454,6 +455,8 @@ static void test_flag_overrides_file(void **state)
                            "--registry",
                            "https://a.example",
                            "--registry=https://b.example",
+                           "--data-dir",
+                           "~/.openseed",
                            NULL};
     r = run("openseed-buyer", args3);
     if (r.status != 0)
@@ -488,8 +491,9 @@ static void test_unknown_flag(void **state)
 static void test_run_is_honest(void **state)
 {
     (void)state;
-    /* The registry and the seller serve (their runs and SIGTERM are tested in test_registry and
-     * test_seller_crash); the buyer still stops after loading its configuration and says so. */
+    /* The registry, the seller and the buyer serve (their runs are tested in test_registry,
+     * test_seller_crash and test_gateway); with no chain to reach, the buyer says so and exits 1
+     * without the RPC URL's key. */
     {
         const char *args[] = {"--config", good_config("buyer"), NULL};
         result r = run("openseed-buyer", args);
@@ -497,8 +501,8 @@ static void test_run_is_honest(void **state)
         assert_string_equal(r.out, "");
         assert_has(r.err, "level=info component=buyer msg=\"configuration loaded\"");
         assert_has(r.err, "listen=127.0.0.1:9000");
-        assert_has(r.err, "msg=\"serving is not built yet");
-        assert_int_equal(count_lines(r.err), 2);
+        assert_has(r.err, "msg=\"cannot reach the chain");
+        assert_lacks(r.err, "SECRETAPIKEY");
         result_free(&r);
     }
     /* A seller whose chain cannot be reached says so and exits 1, without the RPC URL's key. */

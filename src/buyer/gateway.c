@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The gateway's routes (PROTOCOL.md §9) and the checks every client request passes first:
+ *   - the Host guard: while listening on loopback, a request whose Host is not a loopback name
+ *     (localhost, 127.0.0.1, [::1], any port) is refused, so a web page cannot reach the gateway
+ *     through DNS rebinding; no CORS headers are ever sent, so browsers do not share answers;
+ *   - the optional API key (Authorization: Bearer, or x-api-key for Anthropic clients), compared
+ *     in constant time;
+ *   - the body: JSON, within max_body (413 otherwise, from the server), an object.
+ * Errors are in the client API's own shape: OpenAI's {"error":{message,type,param,code}} on /v1/chat
+ * and /v1/embeddings, Anthropic's {"type":"error","error":{type,message}} on /v1/messages.
+ * The client APIs are relayed by relay.c; /v1/models lists the registries' services; the
+ * management JSON (/openseed/v1/ledger, channels, peers, spend) comes from the wallet and the
+ * directory.
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "openseed/ct.h"
+#include "openseed/json.h"
+
+#include "translate.h"
+
+#define JSON_DEPTH 64
+
+static const char *const outcomes[] = {"ok", "error", "refused", NULL};
+static const char *const classes[] = {"input", "output", NULL};
+
+os_err by_gateway_init(by_buyer *b)
+{
+    static const double lat[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60};
+    os_err rc;
+
+    if ((rc = os_metrics_new(&b->metrics)) != OS_OK)
+        return rc;
+    if ((rc = os_metrics_counter(b->metrics, &b->m_requests, "openseed_buyer_requests_total",
+                                 "client requests by outcome", "outcome", outcomes)) != OS_OK ||
+        (rc = os_metrics_counter(b->metrics, &b->m_spent, "openseed_buyer_spent_micro_usdc_total",
+                                 "micro-USDC charged by sellers (whole answers)", NULL, NULL)) !=
+            OS_OK ||
+        (rc = os_metrics_counter(b->metrics, &b->m_tokens, "openseed_buyer_tokens_total",
+                                 "tokens bought, by class", "class", classes)) != OS_OK ||
+        (rc = os_metrics_counter(b->metrics, &b->m_failovers, "openseed_buyer_failovers_total",
+                                 "requests moved to another seller", NULL, NULL)) != OS_OK ||
+        (rc = os_metrics_histogram(b->metrics, &b->m_ttft_s, "openseed_buyer_ttft_seconds",
+                                   "time to the first byte of an answer", NULL, NULL, lat,
+                                   sizeof(lat) / sizeof(lat[0]))) != OS_OK)
+        return rc;
+    return OS_OK;
+}
+
+void by_gateway_fini(by_buyer *b)
+{
+    os_metrics_free(b->metrics);
+    b->metrics = NULL;
+}
+
+void by_client_error(os_http_response *res, by_client_api api, unsigned status, const char *type,
+                     const char *code, const char *fmt, ...)
+{
+    char msg[320];
+    json_t *v;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (api == BY_CLIENT_ANTHROPIC_MESSAGES)
+        v = by_anthropic_error(by_anthropic_error_type(status), msg);
+    else
+        v = by_openai_error(type, code, msg);
+    if (v == NULL || os_http_res_json(res, status, v) != OS_OK)
+        os_http_res_error(res, 500, "api_error", NULL, "out of memory");
+}
+
+/* ---- the checks ---- */
+
+/* Host without its port is a loopback name. */
+static bool host_is_loopback(const char *host)
+{
+    char h[256];
+    size_t n;
+
+    if (host == NULL)
+        return false;
+    if (host[0] == '[') {
+        const char *end = strchr(host, ']');
+        if (end == NULL)
+            return false;
+        n = (size_t)(end - host - 1);
+        if (n >= sizeof(h))
+            return false;
+        memcpy(h, host + 1, n);
+    } else {
+        n = strcspn(host, ":");
+        if (n >= sizeof(h))
+            return false;
+        memcpy(h, host, n);
+    }
+    h[n] = '\0';
+    return strcasecmp(h, "localhost") == 0 || strcmp(h, "::1") == 0 ||
+           strncmp(h, "127.", 4) == 0;
+}
+
+static bool admitted(by_buyer *b, const os_http_request *req, os_http_response *res,
+                     by_client_api api)
+{
+    if (b->loopback && !host_is_loopback(os_http_req_header(req, "Host"))) {
+        by_client_error(res, api, 403, "permission_error", "forbidden_host",
+                        "the gateway answers only requests addressed to localhost (Host)");
+        return false;
+    }
+    if (b->api_key != NULL) {
+        const char *h = os_http_req_header(req, "Authorization");
+        const char *k = os_http_req_header(req, "x-api-key");
+        const char *given = h != NULL && strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : k;
+        if (given == NULL || !os_ct_streq(given, b->api_key)) {
+            by_client_error(res, api, 401, "authentication_error", "invalid_api_key",
+                            "a valid API key is required (Authorization: Bearer …)");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The body as a JSON object; false (with the error written) otherwise. */
+static bool body_json(const os_http_request *req, os_http_response *res, by_client_api api,
+                      json_t **out)
+{
+    size_t len = 0;
+    const char *body = os_http_req_body(req, &len);
+    char err[OS_JSON_ERR_LEN];
+
+    *out = NULL;
+    if (len == 0) {
+        by_client_error(res, api, 400, "invalid_request_error", "invalid_body",
+                        "the request needs a JSON body");
+        return false;
+    }
+    if (os_json_parse(out, body, len, len, JSON_DEPTH, err, sizeof(err)) != OS_OK) {
+        by_client_error(res, api, 400, "invalid_request_error", "invalid_json",
+                        "the body is not valid JSON: %s", err);
+        return false;
+    }
+    if (!json_is_object(*out)) {
+        by_client_error(res, api, 400, "invalid_request_error", "invalid_body",
+                        "the body must be a JSON object");
+        json_decref(*out);
+        *out = NULL;
+        return false;
+    }
+    return true;
+}
+
+static void client_route(by_buyer *b, const os_http_request *req, os_http_response *res,
+                         by_client_api api)
+{
+    json_t *body = NULL;
+
+    if (!admitted(b, req, res, api) || !body_json(req, res, api, &body))
+        return;
+    if (api == BY_CLIENT_ANTHROPIC_MESSAGES && !json_is_integer(json_object_get(body, "max_tokens")))
+        by_client_error(res, api, 400, "invalid_request_error", NULL,
+                        "max_tokens: Field required");
+    else if (api != BY_CLIENT_OPENAI_EMBEDDINGS &&
+             !json_is_array(json_object_get(body, "messages")))
+        by_client_error(res, api, 400, "invalid_request_error", "invalid_messages",
+                        "messages: an array is required");
+    else
+        by_relay(b, req, res, api, body);
+    json_decref(body);
+}
+
+static void h_chat(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    client_route(ctx, req, res, BY_CLIENT_OPENAI_CHAT);
+}
+
+static void h_embeddings(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    client_route(ctx, req, res, BY_CLIENT_OPENAI_EMBEDDINGS);
+}
+
+static void h_messages(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    client_route(ctx, req, res, BY_CLIENT_ANTHROPIC_MESSAGES);
+}
+
+static void reply_json(os_http_response *res, json_t *v)
+{
+    if (v == NULL || os_http_res_json(res, 200, v) != OS_OK)
+        os_http_res_error(res, 500, "api_error", NULL, "cannot build the answer");
+}
+
+static void h_models(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    by_buyer *b = ctx;
+    json_t *v = NULL;
+
+    if (!admitted(b, req, res, BY_CLIENT_OPENAI_CHAT))
+        return;
+    if (by_peers_models(b->peers, &v) != OS_OK) {
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 503, "api_error", "registry_unavailable",
+                        "no registry could be reached");
+        return;
+    }
+    reply_json(res, v);
+}
+
+static void h_ledger(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    by_buyer *b = ctx;
+    if (admitted(b, req, res, BY_CLIENT_OPENAI_CHAT))
+        reply_json(res, by_wallet_ledger_json(b->wallet, 100));
+}
+
+static void h_channels(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    by_buyer *b = ctx;
+    if (admitted(b, req, res, BY_CLIENT_OPENAI_CHAT))
+        reply_json(res, by_wallet_channels_json(b->wallet));
+}
+
+static void h_peers(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    by_buyer *b = ctx;
+    if (admitted(b, req, res, BY_CLIENT_OPENAI_CHAT))
+        reply_json(res, by_peers_json(b->peers));
+}
+
+static void h_spend(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    by_buyer *b = ctx;
+    if (admitted(b, req, res, BY_CLIENT_OPENAI_CHAT))
+        reply_json(res, by_wallet_spend_json(b->wallet));
+}
+
+static void h_healthz(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    (void)ctx;
+    (void)req;
+    reply_json(res, json_pack("{s:s}", "status", "ok"));
+}
+
+static void h_metrics(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    by_buyer *b = ctx;
+    char *text = NULL;
+    size_t len = 0;
+    (void)req;
+
+    if (os_metrics_render(b->metrics, &text, &len) != OS_OK ||
+        os_http_res_body(res, OS_METRICS_CONTENT_TYPE, text, len) != OS_OK)
+        os_http_res_error(res, 500, "api_error", NULL, "cannot render metrics");
+    else
+        os_http_res_status(res, 200);
+    free(text);
+}
+
+const os_http_route by_routes[] = {
+    {"POST", "/v1/chat/completions", h_chat, 1},
+    {"POST", "/v1/embeddings", h_embeddings, 1},
+    {"POST", "/v1/messages", h_messages, 1},
+    {"GET", "/v1/models", h_models, 1},
+    {"GET", "/openseed/v1/ledger", h_ledger, 1},
+    {"GET", "/openseed/v1/channels", h_channels, 1},
+    {"GET", "/openseed/v1/peers", h_peers, 1},
+    {"GET", "/openseed/v1/spend", h_spend, 1},
+    {"GET", "/healthz", h_healthz, 1},
+    {"GET", "/metrics", h_metrics, 1},
+};
+const size_t by_n_routes = sizeof(by_routes) / sizeof(by_routes[0]);

@@ -1,0 +1,752 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The buyer gateway end to end, with real parts only: anvil with the committed escrow and
+ * TestUSDC, a registry core, two seller cores on the built-in echo upstream (A sells all three
+ * APIs; B, cheaper, only OpenAI chat and embeddings), and the buyer core, all on loopback in this
+ * process, with plain HTTP clients in front of the gateway as an OpenAI or Anthropic client would
+ * be:
+ *   - /v1/models, OpenAI chat whole and streamed (with and without include_usage), embeddings,
+ *     Anthropic messages native (pinned to A) and translated (pinned to B), response headers;
+ *   - routing: price caps from X-OpenSeed-Max-Price, pinning (and an unknown pin), failover when
+ *     a seller is stopped, the registry stopped with a warm cache;
+ *   - payment: channels opened on chain on first use, the ledger and spend views, a budget cap;
+ *   - a client that leaves mid-stream cancels the upstream;
+ *   - malformed client requests in each API's error shape, the Host guard;
+ *   - the wallet address never appears in the bytes sent to a seller or a registry (recorded by
+ *     a TCP proxy in front of each).
+ */
+#define _GNU_SOURCE 1 /* nftw, for registry_client.h */
+#include "testutil.h"
+
+#include <strings.h>
+
+#include <sqlite3.h>
+
+#include "registry_client.h"
+#include "test_buyer.h"
+#include "wire_proxy.h"
+
+#include "openseed/base64.h"
+#include "openseed/init.h"
+#include "openseed/keyfile.h"
+
+#include "buyer.h"
+#include "registry.h"
+#include "seller.h"
+
+#define CHAIN 31337
+#define WHY 512
+
+static struct {
+    devchain d;
+    char dir[128];
+    rg_registry *rg;
+    wire_proxy reg_proxy, a_proxy;
+    char reg_url[64];
+    sl_seller *a, *b;
+    uint8_t a_addr[20], b_addr[20];
+    char a_hex[OS_ADDRESS_STR_LEN], b_hex[OS_ADDRESS_STR_LEN];
+    by_buyer *buyer;
+    char base[64];
+    uint8_t wallet[20];
+    os_http_client *http;
+    os_logger log;
+    char buyer_dir[192], reg_via_proxy[64];
+} fx;
+
+/* ---- a plain client ---- */
+
+typedef struct reply {
+    long status;
+    char body[256 * 1024];
+    size_t len;
+    char peer[64], cost[32];
+    int stop_after; /* stop reading after this many body pieces (a client that leaves) */
+    int pieces;
+} reply;
+
+static int collect(void *ud, const os_http_client_res *res, const uint8_t *data, size_t len)
+{
+    reply *r = ud;
+    (void)res;
+    if (r->len + len < sizeof(r->body)) {
+        memcpy(r->body + r->len, data, len);
+        r->len += len;
+        r->body[r->len] = '\0';
+    }
+    r->pieces++;
+    return r->stop_after > 0 && r->pieces >= r->stop_after;
+}
+
+static void call_ex(reply *r, const char *method, const char *path, const char *body,
+                    const char *h1, const char *v1, const char *host)
+{
+    char url[256];
+    os_http_header h[4];
+    size_t nh = 0;
+    os_http_client_req req;
+    os_http_client_res res;
+    int stop = r->stop_after;
+
+    memset(r, 0, sizeof(*r));
+    r->stop_after = stop;
+    snprintf(url, sizeof(url), "%s%s", fx.base, path);
+    h[nh++] = (os_http_header){"Content-Type", "application/json"};
+    if (h1 != NULL)
+        h[nh++] = (os_http_header){h1, v1};
+    if (host != NULL)
+        h[nh++] = (os_http_header){"Host", host};
+    memset(&req, 0, sizeof(req));
+    req.method = method;
+    req.url = url;
+    req.headers = h;
+    req.n_headers = nh;
+    req.body = body;
+    req.body_len = body != NULL ? strlen(body) : 0;
+    req.on_body = collect;
+    req.on_body_ud = r;
+    os_http_client_res_init(&res);
+    if (os_http_client_do(fx.http, &res, NULL, &req) != OS_OK && r->stop_after == 0)
+        res.status = res.status != 0 ? res.status : -1; /* a transport failure */
+    r->status = res.status;
+    if (getenv("TEST_DEBUG") != NULL)
+        fprintf(stderr, "%s %s -> %ld peer=%s %.300s\n", method, path, r->status,
+                os_http_client_res_header(&res, "X-OpenSeed-Peer") ? os_http_client_res_header(&res, "X-OpenSeed-Peer") : "-",
+                r->body);
+    const char *p = os_http_client_res_header(&res, "X-OpenSeed-Peer");
+    snprintf(r->peer, sizeof(r->peer), "%s", p != NULL ? p : "");
+    p = os_http_client_res_header(&res, "X-OpenSeed-Cost");
+    snprintf(r->cost, sizeof(r->cost), "%s", p != NULL ? p : "");
+    os_http_client_res_free(&res);
+}
+
+static void post(reply *r, const char *path, const char *body, const char *h1, const char *v1)
+{
+    call_ex(r, "POST", path, body, h1, v1, NULL);
+}
+
+static json_t *body_json(const reply *r)
+{
+    return json_loadb(r->body, r->len, 0, NULL);
+}
+
+/* The "data:" payloads of an SSE body, concatenated text of OpenAI content deltas. */
+static void openai_stream_text(const reply *r, char *out, size_t cap, bool *done, int *usage_chunks)
+{
+    const char *p = r->body;
+    size_t n = 0;
+    *done = false;
+    *usage_chunks = 0;
+    out[0] = '\0';
+    while ((p = strstr(p, "data: ")) != NULL) {
+        const char *e = strchr(p, '\n');
+        size_t len = e != NULL ? (size_t)(e - p - 6) : strlen(p + 6);
+        if (len == 6 && strncmp(p + 6, "[DONE]", 6) == 0) {
+            *done = true;
+        } else {
+            json_t *j = json_loadb(p + 6, len, 0, NULL);
+            json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
+            const char *c = json_string_value(json_object_get(json_object_get(ch, "delta"), "content"));
+            if (c != NULL && n + strlen(c) < cap) {
+                memcpy(out + n, c, strlen(c) + 1);
+                n += strlen(c);
+            }
+            if (json_is_object(json_object_get(j, "usage")) &&
+                json_array_size(json_object_get(j, "choices")) == 0)
+                (*usage_chunks)++;
+            json_decref(j);
+        }
+        p += 6;
+    }
+}
+
+/* ---- fixture ---- */
+
+static uint16_t free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    uint16_t port = 0;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int start_seller(sl_seller **s, uint8_t addr[20], int key_idx, const char *name,
+                        const char *offering, const char *listen, const char *endpoint)
+{
+    char path[256], why[WHY];
+    uint8_t key[32];
+    sl_options so;
+    os_offering off;
+    const char *regs[1] = {fx.reg_url};
+
+    snprintf(path, sizeof(path), "%s/%s", fx.dir, name);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/%s/node.key", fx.dir, name);
+    devchain_key(key, key_idx);
+    if (os_keyfile_write_secp(path, key, why, sizeof(why)) != OS_OK)
+        return -1;
+    os_wipe(key, sizeof(key));
+    devchain_address(addr, key_idx);
+    if (sl_offering_parse(&off, offering, why, sizeof(why)) != OS_OK)
+        return -1;
+    sl_options_default(&so);
+    snprintf(path, sizeof(path), "%s/%s", fx.dir, name);
+    so.listen = listen;
+    so.admin_listen = NULL;
+    so.data_dir = path;
+    so.endpoint = endpoint;
+    so.registries = regs;
+    so.n_registries = 1;
+    so.rpc = fx.d.anvil.url;
+    so.chain_id = CHAIN;
+    memcpy(so.escrow, fx.d.escrow, 20);
+    memcpy(so.usdc, fx.d.usdc, 20);
+    so.upstream = "builtin:echo";
+    so.offerings = &off;
+    so.n_offerings = 1;
+    so.channel_refresh_ms = 500;
+    sl_echo_config ec = {.tokens_per_s = 200};
+    so.echo = &ec;
+    if (sl_seller_new_opts(s, &so, &fx.log) != OS_OK || sl_seller_start(*s) != OS_OK)
+        return -1;
+    return 0;
+}
+
+static bool both_listed(void)
+{
+    char url[160];
+    json_t *j = NULL;
+    long st = 0;
+    bool ok;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/peers?service=echo",
+             (unsigned)rg_registry_port(fx.rg));
+    ok = os_http_client_json(fx.http, &st, &j, NULL, "GET", url, NULL, NULL, 0) == OS_OK &&
+         json_array_size(json_object_get(j, "peers")) == 2;
+    json_decref(j);
+    return ok;
+}
+
+/* A buyer on wallet account 1 in dir, reaching the registry through its proxy. */
+static int start_buyer(by_buyer **out, const char *dir, uint64_t budget_request)
+{
+    uint8_t wkey[32];
+    by_options bo;
+    const char *regs[1] = {fx.reg_via_proxy};
+    int rc = 0;
+
+    devchain_key(wkey, 1);
+    by_options_default(&bo);
+    bo.listen = "127.0.0.1:0";
+    bo.data_dir = dir;
+    bo.registries = regs;
+    bo.n_registries = 1;
+    bo.rpc = fx.d.anvil.url;
+    bo.chain_id = CHAIN;
+    memcpy(bo.escrow, fx.d.escrow, 20);
+    memcpy(bo.usdc, fx.d.usdc, 20);
+    bo.wallet_priv = wkey;
+    bo.deposit = 2 * 1000000;
+    bo.peers_ttl_ms = 500;
+    bo.budget_request = budget_request;
+    if (by_buyer_new_opts(out, &bo, &fx.log) != OS_OK || by_buyer_start(*out) != OS_OK)
+        rc = -1;
+    os_wipe(wkey, sizeof(wkey));
+    return rc;
+}
+
+static int setup(void **state)
+{
+    char why[WHY] = "", path[256], a_listen[32], a_endpoint[64];
+    rg_options ro;
+    uint16_t a_port;
+    (void)state;
+
+    if (os_init() != OS_OK)
+        return -1;
+    os_logger_init(&fx.log, "gateway-test",
+                   getenv("TEST_DEBUG") != NULL ? OS_LOG_DEBUG : OS_LOG_WARN);
+    if (os_http_client_new(&fx.http, &(os_http_client_config){.timeout_ms = 60000}) != OS_OK)
+        return -1;
+    if (devchain_start(&fx.d, CHAIN, 900, why, sizeof(why)) != 0) {
+        fprintf(stderr, "devchain: %s\n", why);
+        return -1;
+    }
+    snprintf(fx.dir, sizeof(fx.dir), "/tmp/openseed-gateway-XXXXXX");
+    if (rc_tmpdir(fx.dir) != 0)
+        return -1;
+
+    rg_options_default(&ro);
+    snprintf(path, sizeof(path), "%s/registry.db", fx.dir);
+    ro.listen = "127.0.0.1:0";
+    ro.db_path = path;
+    ro.chain_id = CHAIN;
+    ro.heartbeat_interval_ms = 1000;
+    ro.rescore_interval_ms = 200;
+    ro.rate_per_s = 0;
+    if (rg_registry_new_opts(&fx.rg, &ro, &fx.log) != OS_OK || rg_registry_start(fx.rg) != OS_OK)
+        return -1;
+    snprintf(fx.reg_url, sizeof(fx.reg_url), "http://127.0.0.1:%u",
+             (unsigned)rg_registry_port(fx.rg));
+
+    /* Seller A sits behind a recording proxy (its published endpoint is the proxy). */
+    a_port = free_port();
+    snprintf(a_listen, sizeof(a_listen), "127.0.0.1:%u", (unsigned)a_port);
+    if (wp_start(&fx.a_proxy, a_port) != 0 || wp_start(&fx.reg_proxy, rg_registry_port(fx.rg)) != 0)
+        return -1;
+    snprintf(a_endpoint, sizeof(a_endpoint), "http://127.0.0.1:%u", (unsigned)fx.a_proxy.port);
+    if (start_seller(&fx.a, fx.a_addr, 2, "a",
+                     "echo model=echo-1 apis=openai.chat,openai.embeddings,anthropic.messages "
+                     "input=0.5 output=1.5 max_output=1024",
+                     a_listen, a_endpoint) != 0 ||
+        start_seller(&fx.b, fx.b_addr, 3, "b",
+                     "echo model=echo-1 apis=openai.chat,openai.embeddings input=0.4 output=1.2 "
+                     "max_output=1024",
+                     "127.0.0.1:0", NULL) != 0)
+        return -1;
+    os_eip55_format(fx.a_hex, fx.a_addr);
+    os_eip55_format(fx.b_hex, fx.b_addr);
+    for (int i = 0; i < 100 && !both_listed(); i++)
+        rc_sleep_ms(100);
+    if (!both_listed())
+        return -1;
+    rc_sleep_ms(600); /* a full rescore (200 ms) ranks by price; a newcomer's first is provisional */
+
+    /* The buyer: wallet = anvil account 1, funded; its registry is reached through the proxy. */
+    devchain_address(fx.wallet, 1);
+    if (devchain_mint(&fx.d, fx.wallet, 100 * 1000000ull, why, sizeof(why)) != 0)
+        return -1;
+    snprintf(fx.reg_via_proxy, sizeof(fx.reg_via_proxy), "http://127.0.0.1:%u",
+             (unsigned)fx.reg_proxy.port);
+    snprintf(fx.buyer_dir, sizeof(fx.buyer_dir), "%s/buyer", fx.dir);
+    if (start_buyer(&fx.buyer, fx.buyer_dir, 0) != 0)
+        return -1;
+    snprintf(fx.base, sizeof(fx.base), "http://127.0.0.1:%u", (unsigned)by_buyer_port(fx.buyer));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    by_buyer_free(fx.buyer);
+    sl_seller_free(fx.a);
+    sl_seller_free(fx.b);
+    rg_registry_free(fx.rg);
+    wp_stop(&fx.a_proxy);
+    wp_stop(&fx.reg_proxy);
+    devchain_stop(&fx.d);
+    os_http_client_free(fx.http);
+    rc_rmtree(fx.dir);
+    return 0;
+}
+
+/* ---- tests ---- */
+
+static reply R; /* large: static */
+
+static void test_models(void **state)
+{
+    (void)state;
+    call_ex(&R, "GET", "/v1/models", NULL, NULL, NULL, NULL);
+    assert_int_equal(R.status, 200);
+    json_t *j = body_json(&R);
+    assert_string_equal(json_string_value(json_object_get(j, "object")), "list");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "id")),
+        "echo");
+    json_decref(j);
+}
+
+static void test_openai_chat(void **state)
+{
+    char text[4096];
+    bool done;
+    int usage;
+    (void)state;
+
+    post(&R, "/v1/chat/completions",
+         "{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"hello gateway\"}]}",
+         NULL, NULL);
+    assert_int_equal(R.status, 200);
+    json_t *j = body_json(&R);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_array_get(json_object_get(j, "choices"), 0),
+                                            "message"),
+                            "content")),
+                        "echo: hello gateway");
+    assert_string_equal(json_string_value(json_object_get(j, "object")), "chat.completion");
+    json_decref(j);
+    assert_string_equal(R.peer, fx.b_hex); /* the cheaper seller ranks first */
+    assert_true(R.cost[0] != '\0' && strcmp(R.cost, "0") != 0);
+
+    post(&R, "/v1/chat/completions",
+         "{\"model\":\"echo\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
+         "\"one two three\"}]}",
+         NULL, NULL);
+    assert_int_equal(R.status, 200);
+    openai_stream_text(&R, text, sizeof(text), &done, &usage);
+    assert_string_equal(text, "echo: one two three");
+    assert_true(done);
+    assert_int_equal(usage, 0); /* not asked for */
+
+    post(&R, "/v1/chat/completions",
+         "{\"model\":\"echo\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+         "\"messages\":[{\"role\":\"user\",\"content\":\"count me\"}]}",
+         NULL, NULL);
+    assert_int_equal(R.status, 200);
+    openai_stream_text(&R, text, sizeof(text), &done, &usage);
+    assert_string_equal(text, "echo: count me");
+    assert_int_equal(usage, 1);
+}
+
+static void test_embeddings(void **state)
+{
+    (void)state;
+    post(&R, "/v1/embeddings", "{\"model\":\"echo\",\"input\":[\"a\",\"b c\"]}", NULL, NULL);
+    assert_int_equal(R.status, 200);
+    json_t *j = body_json(&R);
+    assert_int_equal(json_array_size(json_object_get(j, "data")), 2);
+    json_decref(j);
+}
+
+static void test_anthropic_native_and_translated(void **state)
+{
+    static const char msg[] = "{\"model\":\"echo\",\"max_tokens\":64,\"messages\":[{\"role\":"
+                              "\"user\",\"content\":\"bonjour\"}]}";
+    static const char msg_stream[] = "{\"model\":\"echo\",\"max_tokens\":64,\"stream\":true,"
+                                     "\"messages\":[{\"role\":\"user\",\"content\":\"bonjour\"}]}";
+    (void)state;
+
+    for (int i = 0; i < 2; i++) { /* A: native; B: translated from OpenAI chat */
+        const char *pin = i == 0 ? fx.a_hex : fx.b_hex;
+        post(&R, "/v1/messages", msg, "X-OpenSeed-Peer", pin);
+        assert_int_equal(R.status, 200);
+        assert_string_equal(R.peer, pin);
+        json_t *j = body_json(&R);
+        assert_string_equal(json_string_value(json_object_get(j, "type")), "message");
+        assert_string_equal(json_string_value(json_object_get(
+                                json_array_get(json_object_get(j, "content"), 0), "text")),
+                            "echo: bonjour");
+        assert_string_equal(json_string_value(json_object_get(j, "stop_reason")), "end_turn");
+        json_decref(j);
+
+        post(&R, "/v1/messages", msg_stream, "X-OpenSeed-Peer", pin);
+        assert_int_equal(R.status, 200);
+        const char *order[] = {"event: message_start", "event: content_block_start",
+                               "event: content_block_delta", "event: content_block_stop",
+                               "event: message_delta", "event: message_stop"};
+        const char *p = R.body;
+        for (size_t k = 0; k < 6; k++) {
+            p = strstr(p, order[k]);
+            if (p == NULL)
+                fail_msg("%s: %s missing or out of order in:\n%s", i == 0 ? "native" : "translated",
+                         order[k], R.body);
+        }
+    }
+}
+
+static void test_pin_and_price_caps(void **state)
+{
+    static const char chat[] =
+        "{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"caps\"}]}";
+    (void)state;
+
+    post(&R, "/v1/chat/completions", chat, "X-OpenSeed-Peer", fx.a_hex);
+    assert_int_equal(R.status, 200);
+    assert_string_equal(R.peer, fx.a_hex);
+    post(&R, "/v1/chat/completions", chat, "X-OpenSeed-Peer",
+         "0x0000000000000000000000000000000000000001");
+    assert_int_equal(R.status, 404);
+    post(&R, "/v1/chat/completions", chat, "X-OpenSeed-Peer", "not-an-address");
+    assert_int_equal(R.status, 400);
+    /* A's input price is 0.5, B's 0.4: a cap of 0.45 leaves B; 0.1 leaves none */
+    post(&R, "/v1/chat/completions", chat, "X-OpenSeed-Max-Price", "0.45,10");
+    assert_int_equal(R.status, 200);
+    assert_string_equal(R.peer, fx.b_hex);
+    post(&R, "/v1/chat/completions", chat, "X-OpenSeed-Max-Price", "0.1,0.1");
+    assert_int_equal(R.status, 404);
+    json_t *j = body_json(&R);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "error"), "code")), "model_not_found");
+    json_decref(j);
+    post(&R, "/v1/chat/completions", chat, "X-OpenSeed-Max-Price", "cheap");
+    assert_int_equal(R.status, 400);
+}
+
+static void test_client_errors(void **state)
+{
+    (void)state;
+    post(&R, "/v1/chat/completions", "{not json", NULL, NULL);
+    assert_int_equal(R.status, 400);
+    json_t *j = body_json(&R);
+    assert_non_null(json_object_get(json_object_get(j, "error"), "message"));
+    json_decref(j);
+
+    post(&R, "/v1/messages", "{\"model\":\"echo\",\"messages\":[]}", NULL, NULL);
+    assert_int_equal(R.status, 400);
+    j = body_json(&R);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "error");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "error"), "type")),
+        "invalid_request_error");
+    json_decref(j);
+
+    post(&R, "/v1/chat/completions", "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\","
+                                     "\"content\":\"x\"}]}",
+         NULL, NULL);
+    assert_int_equal(R.status, 404);
+
+    /* DNS rebinding: a page on evil.example reaching 127.0.0.1 carries its own Host */
+    call_ex(&R, "POST", "/v1/chat/completions", "{}", NULL, NULL, "evil.example");
+    assert_int_equal(R.status, 403);
+    call_ex(&R, "GET", "/v1/models", NULL, NULL, NULL, "localhost:8377");
+    assert_int_equal(R.status, 200);
+}
+
+static void test_ledger_and_channels(void **state)
+{
+    (void)state;
+    call_ex(&R, "GET", "/openseed/v1/channels", NULL, NULL, NULL, NULL);
+    assert_int_equal(R.status, 200);
+    json_t *j = body_json(&R);
+    json_t *arr = json_object_get(j, "channels");
+    assert_true(json_array_size(arr) == 2); /* one per seller used */
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        uint8_t id[32];
+        os_channel_state cs;
+        os_chain_error err;
+        const char *hex = json_string_value(json_object_get(json_array_get(arr, i), "channel_id"));
+        assert_int_equal(os_hex_decode_exact(id, 32, hex), OS_OK);
+        assert_int_equal(os_escrow_get_channel(fx.d.ch, &cs, &err, fx.d.escrow, id), OS_OK);
+        assert_memory_equal(cs.payer, fx.wallet, 20);
+        assert_true(cs.deposit >= 2000000);
+    }
+    json_decref(j);
+    call_ex(&R, "GET", "/openseed/v1/ledger", NULL, NULL, NULL, NULL);
+    assert_int_equal(R.status, 200);
+    j = body_json(&R);
+    assert_true(json_array_size(json_object_get(j, "requests")) >= 5);
+    json_decref(j);
+    call_ex(&R, "GET", "/openseed/v1/spend", NULL, NULL, NULL, NULL);
+    assert_int_equal(R.status, 200);
+    call_ex(&R, "GET", "/openseed/v1/peers", NULL, NULL, NULL, NULL);
+    assert_int_equal(R.status, 200);
+}
+
+static void test_client_leaves_mid_stream(void **state)
+{
+    char body[4096];
+    size_t n = 0;
+    sl_echo *e = sl_seller_echo(fx.a);
+    uint64_t before = sl_echo_cancellations(e);
+    (void)state;
+
+    n += (size_t)snprintf(body + n, sizeof(body) - n,
+                          "{\"model\":\"echo\",\"stream\":true,\"max_tokens\":1000,\"messages\":"
+                          "[{\"role\":\"user\",\"content\":\"");
+    for (int i = 0; i < 300; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, " w");
+    snprintf(body + n, sizeof(body) - n, "\"}]}");
+    R.stop_after = 3;
+    post(&R, "/v1/chat/completions", body, "X-OpenSeed-Peer", fx.a_hex);
+    R.stop_after = 0;
+    for (int i = 0; i < 50 && sl_echo_cancellations(e) == before; i++)
+        rc_sleep_ms(100);
+    assert_true(sl_echo_cancellations(e) == before + 1);
+}
+
+/* Decodes every PAYMENT-SIGNATURE header the proxy saw and counts those that mention needle (hex
+ * text, any case); *total gets how many headers there were. */
+static size_t payment_headers_with(wire_proxy *p, const char *needle, size_t *total)
+{
+    static const char name[] = "PAYMENT-SIGNATURE: ";
+    size_t hits = 0, i = 0;
+
+    *total = 0;
+    pthread_mutex_lock(&p->mu);
+    while (i + sizeof(name) < p->seen_len) {
+        const unsigned char *at = memmem(p->seen + i, p->seen_len - i, name, sizeof(name) - 1);
+        if (at == NULL)
+            break;
+        const unsigned char *v = at + sizeof(name) - 1;
+        const unsigned char *end = memchr(v, '\r', p->seen_len - (size_t)(v - p->seen));
+        if (end == NULL)
+            break;
+        uint8_t *dec = NULL;
+        size_t dlen = 0;
+        if (os_base64_decode_alloc(&dec, &dlen, (const char *)v, (size_t)(end - v), 8192) ==
+            OS_OK) {
+            (*total)++;
+            for (size_t k = 0; k + strlen(needle) <= dlen; k++)
+                if (strncasecmp((const char *)dec + k, needle, strlen(needle)) == 0) {
+                    hits++;
+                    break;
+                }
+            free(dec);
+        }
+        i = (size_t)(end - p->seen);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return hits;
+}
+
+static void test_wallet_never_on_the_wire(void **state)
+{
+    char wallet[41], seller[41];
+    size_t total = 0;
+    (void)state;
+
+    assert_true(wp_bytes(&fx.a_proxy) > 1000);  /* the buyer did talk to A through it */
+    assert_true(wp_bytes(&fx.reg_proxy) > 100); /* and to the registry */
+    assert_int_equal(os_hex_encode(wallet, sizeof(wallet), fx.wallet, 20, 0), OS_OK);
+    assert_int_equal(os_hex_encode(seller, sizeof(seller), fx.a_addr, 20, 0), OS_OK);
+    /* raw bytes, hex text in any case (EIP-55 included) */
+    assert_false(wp_seen(&fx.a_proxy, wallet, 40, true));
+    assert_false(wp_seen(&fx.a_proxy, fx.wallet, 20, false));
+    assert_false(wp_seen(&fx.reg_proxy, wallet, 40, true));
+    assert_false(wp_seen(&fx.reg_proxy, fx.wallet, 20, false));
+    /* inside the base64 payment headers: the seller's address is there (payTo), proving the
+     * search sees into them; the wallet's is not */
+    assert_true(payment_headers_with(&fx.a_proxy, seller, &total) > 0);
+    assert_true(total > 0);
+    assert_int_equal(payment_headers_with(&fx.a_proxy, wallet, &total), 0);
+}
+
+static void test_mid_stream_failure(void **state)
+{
+    sl_echo *e = sl_seller_echo(fx.a);
+    (void)state;
+
+    sl_echo_set_fail(e, SL_ECHO_FAIL_DROP); /* the upstream stops after 3 tokens */
+    post(&R, "/v1/chat/completions",
+         "{\"model\":\"echo\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
+         "\"a b c d e f g\"}]}",
+         "X-OpenSeed-Peer", fx.a_hex);
+    sl_echo_set_fail(e, SL_ECHO_FAIL_NONE);
+    assert_int_equal(R.status, 200);
+    assert_non_null(strstr(R.body, "\"content\":\"echo:\""));
+    assert_non_null(strstr(R.body, "\"error\""));
+    assert_null(strstr(R.body, "[DONE]")); /* never a clean end */
+
+    sl_echo_set_fail(e, SL_ECHO_FAIL_DROP);
+    post(&R, "/v1/messages",
+         "{\"model\":\"echo\",\"max_tokens\":64,\"stream\":true,\"messages\":[{\"role\":"
+         "\"user\",\"content\":\"a b c d e f g\"}]}",
+         "X-OpenSeed-Peer", fx.a_hex);
+    sl_echo_set_fail(e, SL_ECHO_FAIL_NONE);
+    assert_int_equal(R.status, 200);
+    assert_non_null(strstr(R.body, "event: error"));
+    assert_null(strstr(R.body, "event: message_stop"));
+}
+
+static void test_budget(void **state)
+{
+    by_buyer *tight = NULL;
+    char dir[256], base[64];
+    (void)state;
+
+    snprintf(dir, sizeof(dir), "%s/buyer-budget", fx.dir);
+    assert_int_equal(start_buyer(&tight, dir, 1), 0); /* 1 micro-USDC per request */
+    snprintf(base, sizeof(base), "%s", fx.base);
+    snprintf(fx.base, sizeof(fx.base), "http://127.0.0.1:%u", (unsigned)by_buyer_port(tight));
+    post(&R, "/v1/chat/completions",
+         "{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"too dear\"}]}",
+         NULL, NULL);
+    snprintf(fx.base, sizeof(fx.base), "%s", base);
+    by_buyer_free(tight);
+    assert_int_equal(R.status, 402);
+    json_t *j = body_json(&R);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "error"), "code")), "budget_exhausted");
+    json_decref(j);
+}
+
+/* The buyer forgets what its channels consumed (buyer.db edited while it is down): the sellers'
+ * 402 invoices put it right, within what it had authorised. */
+static void test_402_reconciliation(void **state)
+{
+    char path[256];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int adjustments = -1;
+    (void)state;
+
+    by_buyer_free(fx.buyer);
+    fx.buyer = NULL;
+    snprintf(path, sizeof(path), "%s/buyer.db", fx.buyer_dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE channels SET consumed = 0", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_true(sqlite3_changes(db) >= 1);
+    sqlite3_close(db);
+    assert_int_equal(start_buyer(&fx.buyer, fx.buyer_dir, 0), 0);
+    snprintf(fx.base, sizeof(fx.base), "http://127.0.0.1:%u", (unsigned)by_buyer_port(fx.buyer));
+
+    post(&R, "/v1/chat/completions",
+         "{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"reconcile\"}]}",
+         "X-OpenSeed-Peer", fx.a_hex);
+    assert_int_equal(R.status, 200);
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM adjustments", -1, &st, NULL),
+                     SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        adjustments = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(adjustments >= 1); /* the seller's consumed was adopted */
+}
+
+static void test_registry_down_warm_cache(void **state)
+{
+    static const char chat[] =
+        "{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"cached\"}]}";
+    (void)state;
+
+    rg_registry_stop(fx.rg);
+    rc_sleep_ms(700); /* past the listing's TTL */
+    post(&R, "/v1/chat/completions", chat, NULL, NULL);
+    assert_int_equal(R.status, 200);
+}
+
+static void test_failover(void **state)
+{
+    static const char chat[] =
+        "{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"fail over\"}]}";
+    (void)state;
+
+    sl_seller_stop(fx.b); /* B ranks first; it is gone now */
+    post(&R, "/v1/chat/completions", chat, NULL, NULL);
+    assert_int_equal(R.status, 200);
+    assert_string_equal(R.peer, fx.a_hex);
+    /* pinned to the dead seller: a clear error, no failover */
+    post(&R, "/v1/chat/completions", chat, "X-OpenSeed-Peer", fx.b_hex);
+    assert_true(R.status == 502 || R.status == 503);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_models),
+        cmocka_unit_test(test_openai_chat),
+        cmocka_unit_test(test_embeddings),
+        cmocka_unit_test(test_anthropic_native_and_translated),
+        cmocka_unit_test(test_pin_and_price_caps),
+        cmocka_unit_test(test_client_errors),
+        cmocka_unit_test(test_ledger_and_channels),
+        cmocka_unit_test(test_client_leaves_mid_stream),
+        cmocka_unit_test(test_wallet_never_on_the_wire),
+        cmocka_unit_test(test_mid_stream_failure),
+        cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_402_reconciliation),
+        cmocka_unit_test(test_registry_down_warm_cache),
+        cmocka_unit_test(test_failover),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
