@@ -11,7 +11,7 @@
  * and /v1/embeddings, Anthropic's {"type":"error","error":{type,message}} on /v1/messages.
  * The client APIs are relayed by relay.c; /v1/models lists the registries' services; the
  * management JSON (/openseed/v1/ledger, channels, peers, spend) comes from the wallet and the
- * directory.
+ * directory, and POST /openseed/v1/channels/{id}/close and …/withdraw end a channel.
  */
 #include "internal.h"
 
@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "openseed/ct.h"
+#include "openseed/hex.h"
 #include "openseed/json.h"
 
 #include "translate.h"
@@ -240,6 +241,50 @@ static void h_spend(void *ctx, const os_http_request *req, os_http_response *res
         reply_json(res, by_wallet_spend_json(b->wallet));
 }
 
+/* POST /openseed/v1/channels/{channel_id}/close or …/withdraw: the payer's requestClose, and the
+ * refund once the grace period is over. They wait for the transaction. */
+static void h_channel_cmd(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    by_buyer *b = ctx;
+    const char *rest = os_http_req_path_rest(req);
+    const char *slash = strchr(rest, '/');
+    char hex[67], why[256] = "";
+    uint8_t id[32];
+    bool close;
+    os_err rc;
+
+    if (!admitted(b, req, res, BY_CLIENT_OPENAI_CHAT))
+        return;
+    if (slash == NULL || (size_t)(slash - rest) != 66 ||
+        (strcmp(slash, "/close") != 0 && strcmp(slash, "/withdraw") != 0)) {
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 404, "invalid_request_error", "not_found",
+                        "use POST /openseed/v1/channels/0x…/close or …/withdraw");
+        return;
+    }
+    memcpy(hex, rest, 66);
+    hex[66] = '\0';
+    if (strncmp(hex, "0x", 2) != 0 || os_hex_decode_exact(id, 32, hex) != OS_OK) {
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error",
+                        "invalid_channel", "the channel id must be 0x and 64 hex digits");
+        return;
+    }
+    close = strcmp(slash, "/close") == 0;
+    rc = close ? by_wallet_close(b->wallet, id, why, sizeof(why))
+               : by_wallet_withdraw(b->wallet, id, why, sizeof(why));
+    if (rc == OS_OK)
+        reply_json(res, json_pack("{s:s,s:s}", "channel_id", hex, "status",
+                                  close ? "closing" : "withdrawn"));
+    else if (rc == OS_ERR_NOTFOUND)
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 404, "invalid_request_error",
+                        "unknown_channel", "no such channel in buyer.db");
+    else if (rc == OS_ERR_INVALID)
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 409, "invalid_request_error",
+                        "channel_state", "%s", why[0] ? why : "not possible in this state");
+    else
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 502, "api_error", "chain_error", "%s",
+                        why[0] ? why : "the transaction failed");
+}
+
 static void h_healthz(void *ctx, const os_http_request *req, os_http_response *res)
 {
     (void)ctx;
@@ -269,6 +314,7 @@ const os_http_route by_routes[] = {
     {"GET", "/v1/models", h_models, 1},
     {"GET", "/openseed/v1/ledger", h_ledger, 1},
     {"GET", "/openseed/v1/channels", h_channels, 1},
+    {"POST", "/openseed/v1/channels/*", h_channel_cmd, 1},
     {"GET", "/openseed/v1/peers", h_peers, 1},
     {"GET", "/openseed/v1/spend", h_spend, 1},
     {"GET", "/healthz", h_healthz, 1},

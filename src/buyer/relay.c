@@ -72,6 +72,7 @@ typedef struct relay {
 
     /* the attempt in progress */
     bool translating;
+    bool last_timeout; /* the last seller failure was a timeout (504 rather than 502) */
     by_astream *astream;
     os_sse_parser *sse;
     os_buf scratch;
@@ -426,6 +427,7 @@ static attempt_result attempt(relay *r, const by_peer *p, char *last, size_t las
     by_wallet_done(b->wallet, &pay, NULL, "seller_error", (uint64_t)(by_mono_ms() - t0), 0);
     paid = false;
     observe(r, p, false, NULL, t0);
+    r->last_timeout = rc != OS_OK && herr.kind == OS_HTTP_FAIL_TIMEOUT;
     if (rc != OS_OK)
         snprintf(last, lastcap, "the seller could not be reached or answered badly (%.160s)",
                  herr.message[0] != '\0' ? herr.message : os_strerror(rc));
@@ -488,10 +490,11 @@ static void *relay_main(void *arg)
         os_metric_inc(b->m_failovers, 0);
     }
     if (r->pinned)
-        fail(r, 502, "api_error", "seller_unavailable", "the pinned seller failed: %s", last);
+        fail(r, r->last_timeout ? 504 : 502, "api_error", "seller_unavailable",
+             "the pinned seller failed: %s", last);
     else
-        fail(r, 502, "api_error", "sellers_unavailable", "%zu seller(s) tried, all failed: %s",
-             tried, last);
+        fail(r, r->last_timeout ? 504 : 502, "api_error", "sellers_unavailable",
+             "%zu seller(s) tried, all failed: %s", tried, last);
 out:
     free(cands);
     pthread_mutex_lock(&r->mu);

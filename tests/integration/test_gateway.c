@@ -234,7 +234,8 @@ static bool both_listed(void)
 }
 
 /* A buyer on wallet account 1 in dir, reaching the registry through its proxy. */
-static int start_buyer(by_buyer **out, const char *dir, uint64_t budget_request)
+static int start_buyer(by_buyer **out, const char *dir, uint64_t budget_request,
+                       const char *api_key)
 {
     uint8_t wkey[32];
     by_options bo;
@@ -255,6 +256,7 @@ static int start_buyer(by_buyer **out, const char *dir, uint64_t budget_request)
     bo.deposit = 2 * 1000000;
     bo.peers_ttl_ms = 500;
     bo.budget_request = budget_request;
+    bo.api_key = api_key;
     if (by_buyer_new_opts(out, &bo, &fx.log) != OS_OK || by_buyer_start(*out) != OS_OK)
         rc = -1;
     os_wipe(wkey, sizeof(wkey));
@@ -325,7 +327,7 @@ static int setup(void **state)
     snprintf(fx.reg_via_proxy, sizeof(fx.reg_via_proxy), "http://127.0.0.1:%u",
              (unsigned)fx.reg_proxy.port);
     snprintf(fx.buyer_dir, sizeof(fx.buyer_dir), "%s/buyer", fx.dir);
-    if (start_buyer(&fx.buyer, fx.buyer_dir, 0) != 0)
+    if (start_buyer(&fx.buyer, fx.buyer_dir, 0, NULL) != 0)
         return -1;
     snprintf(fx.base, sizeof(fx.base), "http://127.0.0.1:%u", (unsigned)by_buyer_port(fx.buyer));
     return 0;
@@ -652,7 +654,7 @@ static void test_budget(void **state)
     (void)state;
 
     snprintf(dir, sizeof(dir), "%s/buyer-budget", fx.dir);
-    assert_int_equal(start_buyer(&tight, dir, 1), 0); /* 1 micro-USDC per request */
+    assert_int_equal(start_buyer(&tight, dir, 1, NULL), 0); /* 1 micro-USDC per request */
     snprintf(base, sizeof(base), "%s", fx.base);
     snprintf(fx.base, sizeof(fx.base), "http://127.0.0.1:%u", (unsigned)by_buyer_port(tight));
     post(&R, "/v1/chat/completions",
@@ -669,6 +671,45 @@ static void test_budget(void **state)
 
 /* The buyer forgets what its channels consumed (buyer.db edited while it is down): the sellers'
  * 402 invoices put it right, within what it had authorised. */
+static void test_api_key_and_body_cap(void **state)
+{
+    by_buyer *locked = NULL;
+    char dir[256], base[64];
+    static const char chat[] =
+        "{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"key\"}]}";
+    (void)state;
+
+    snprintf(dir, sizeof(dir), "%s/buyer-key", fx.dir);
+    assert_int_equal(start_buyer(&locked, dir, 0, "sk-local-secret"), 0);
+    snprintf(base, sizeof(base), "%s", fx.base);
+    snprintf(fx.base, sizeof(fx.base), "http://127.0.0.1:%u", (unsigned)by_buyer_port(locked));
+    post(&R, "/v1/chat/completions", chat, NULL, NULL);
+    assert_int_equal(R.status, 401);
+    post(&R, "/v1/chat/completions", chat, "Authorization", "Bearer sk-wrong");
+    assert_int_equal(R.status, 401);
+    post(&R, "/v1/models", NULL, "Authorization", "Bearer sk-local-secret"); /* wrong method */
+    assert_int_equal(R.status, 405);
+    post(&R, "/v1/chat/completions", chat, "Authorization", "Bearer sk-local-secret");
+    assert_int_equal(R.status, 200);
+    post(&R, "/v1/messages",
+         "{\"model\":\"echo\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\","
+         "\"content\":\"key\"}]}",
+         "x-api-key", "sk-local-secret");
+    assert_int_equal(R.status, 200);
+    snprintf(fx.base, sizeof(fx.base), "%s", base);
+    by_buyer_free(locked);
+
+    /* over the 8 MiB default body cap: 413 before anything is read or relayed */
+    size_t big = (8u << 20) + 4096;
+    char *body = malloc(big + 1);
+    assert_non_null(body);
+    memset(body, 'x', big);
+    body[big] = '\0';
+    post(&R, "/v1/chat/completions", body, NULL, NULL);
+    free(body);
+    assert_int_equal(R.status, 413);
+}
+
 static void test_402_reconciliation(void **state)
 {
     char path[256];
@@ -685,7 +726,7 @@ static void test_402_reconciliation(void **state)
                      SQLITE_OK);
     assert_true(sqlite3_changes(db) >= 1);
     sqlite3_close(db);
-    assert_int_equal(start_buyer(&fx.buyer, fx.buyer_dir, 0), 0);
+    assert_int_equal(start_buyer(&fx.buyer, fx.buyer_dir, 0, NULL), 0);
     snprintf(fx.base, sizeof(fx.base), "http://127.0.0.1:%u", (unsigned)by_buyer_port(fx.buyer));
 
     post(&R, "/v1/chat/completions",
@@ -730,6 +771,44 @@ static void test_failover(void **state)
     assert_true(R.status == 502 || R.status == 503);
 }
 
+static void test_close_and_withdraw(void **state)
+{
+    static const char chat[] =
+        "{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"again\"}]}";
+    char path[160], why[WHY], id[67] = "";
+    (void)state;
+
+    call_ex(&R, "GET", "/openseed/v1/channels", NULL, NULL, NULL, NULL);
+    json_t *j = body_json(&R), *arr = json_object_get(j, "channels");
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *c = json_array_get(arr, i);
+        if (strcmp(json_string_value(json_object_get(c, "seller")), fx.a_hex) == 0 &&
+            strcmp(json_string_value(json_object_get(c, "state")), "open") == 0)
+            snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(c, "channel_id")));
+    }
+    json_decref(j);
+    assert_int_equal(strlen(id), 66);
+
+    snprintf(path, sizeof(path), "/openseed/v1/channels/%s/withdraw", id);
+    post(&R, path, NULL, NULL, NULL);
+    assert_int_equal(R.status, 409); /* no close requested yet */
+    snprintf(path, sizeof(path), "/openseed/v1/channels/%s/close", id);
+    post(&R, path, NULL, NULL, NULL);
+    assert_int_equal(R.status, 200);
+    /* a closing channel is not used: A was the only seller left, so nothing can serve now */
+    post(&R, "/v1/chat/completions", chat, NULL, NULL);
+    assert_true(R.status >= 500);
+    /* after the grace period the deposit's remainder comes back and a new channel serves */
+    assert_int_equal(devchain_advance(&fx.d, 901, why, sizeof(why)), 0);
+    snprintf(path, sizeof(path), "/openseed/v1/channels/%s/withdraw", id);
+    post(&R, path, NULL, NULL, NULL);
+    assert_int_equal(R.status, 200);
+    post(&R, "/v1/chat/completions", chat, NULL, NULL);
+    assert_int_equal(R.status, 200);
+    post(&R, "/openseed/v1/channels/0x12/close", NULL, NULL, NULL);
+    assert_int_equal(R.status, 404);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -744,9 +823,11 @@ int main(void)
         cmocka_unit_test(test_wallet_never_on_the_wire),
         cmocka_unit_test(test_mid_stream_failure),
         cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_api_key_and_body_cap),
         cmocka_unit_test(test_402_reconciliation),
         cmocka_unit_test(test_registry_down_warm_cache),
         cmocka_unit_test(test_failover),
+        cmocka_unit_test(test_close_and_withdraw),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
