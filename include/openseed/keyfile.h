@@ -6,6 +6,9 @@
  * before looking at the content; writing creates a new file and never replaces one. Neither
  * follows a symbolic link in the last path component.
  *
+ * A wallet key may instead be a Web3 Secret Storage (v3) keystore, read by
+ * os_keyfile_read_wallet with its password (os_keystore_decrypt decrypts one held in memory).
+ *
  * Error reasons go to the caller's err buffer as one line that names the path (control
  * characters shown as '?') and never any part of the file's content, so they can be printed or
  * logged as they are.
@@ -56,5 +59,44 @@ OS_WUR os_err os_keyfile_read_text(char *out, size_t cap, size_t *len, const cha
 /* Creates path with mode 0600 holding text and a newline; never replaces an existing file
  * (OS_ERR_EXISTS). text is one line. */
 OS_WUR os_err os_keyfile_write_text(const char *path, const char *text, char *err, size_t errcap);
+
+/* ---- Web3 Secret Storage (v3) keystores (keystore.c) ---- */
+
+/* The largest keystore read, in bytes; real ones are under 1 KiB. */
+#define OS_KEYSTORE_MAX (64 * 1024)
+/* The longest password accepted, in bytes. */
+#define OS_KEYSTORE_MAX_PASSWORD 4096
+
+/*
+ * Decrypts the Web3 Secret Storage v3 keystore json[0..json_len) with password[0..password_len)
+ * (password may be NULL when password_len is 0) into priv, the caller's buffer. Accepted: version
+ * 3; "crypto" or "Crypto"; cipher aes-128-ctr; kdf scrypt (n a power of 2 up to 2^20, r and p up to
+ * 16, 128 * r * n at most 256 MiB) or pbkdf2 (prf hmac-sha256, c up to 10,000,000); dklen 32;
+ * a 32-byte ciphertext. The MAC is checked in constant time before decryption, and an "address"
+ * field, when present, must be the key's. Unknown fields are ignored. Every intermediate is wiped;
+ * on failure priv is zeroed. Returns OS_OK, or with a reason in err that quotes neither the file,
+ * the password nor the key:
+ *   OS_ERR_CRYPTO when the MAC does not match (wrong password, or a damaged file);
+ *   OS_ERR_UNSUPPORTED for another version, cipher, kdf or prf, or KDF parameters beyond the caps
+ *   (refused before any work); OS_ERR_TOOBIG when json is longer than OS_KEYSTORE_MAX or nests
+ *   deeper than 8, or the password is longer than OS_KEYSTORE_MAX_PASSWORD; OS_ERR_NOMEM;
+ *   OS_ERR_INVALID for anything malformed or missing, a plaintext that is not a valid key, or an
+ *   address that does not match.
+ */
+OS_WUR os_err os_keystore_decrypt(uint8_t priv[OS_SECP_PRIVKEY_LEN], const char *json,
+                                  size_t json_len, const char *password, size_t password_len,
+                                  char *err, size_t errcap);
+
+/*
+ * Reads a wallet key from the file at path, with the same file checks as os_keyfile_read_secp
+ * (a regular file, not a symlink, no group or other mode bits, at most OS_KEYSTORE_MAX bytes):
+ * a v3 keystore when its first non-blank byte is '{', decrypted with password (NUL-terminated),
+ * else a raw key file exactly as os_keyfile_read_secp reads it. A keystore with password NULL is
+ * OS_ERR_INVALID; a password given for a raw key file is not used. priv is the caller's buffer,
+ * zeroed on failure; the file's bytes are wiped before returning. Errors are
+ * os_keyfile_read_secp's and os_keystore_decrypt's, the latter prefixed with the path.
+ */
+OS_WUR os_err os_keyfile_read_wallet(uint8_t priv[OS_SECP_PRIVKEY_LEN], const char *path,
+                                     const char *password, char *err, size_t errcap);
 
 #endif

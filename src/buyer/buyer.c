@@ -275,14 +275,31 @@ os_err by_buyer_new(by_buyer **out, const by_config *cfg, const os_logger *log)
 {
     char listen[OS_CFG_LISTEN_STR_LEN], err[ERRLEN];
     uint8_t *priv = sodium_malloc(32);
-    char *key = NULL;
+    char *key = NULL, *pass = NULL;
     by_options o;
     os_err rc;
 
     *out = NULL;
     if (priv == NULL)
         return OS_ERR_NOMEM;
-    if ((rc = os_keyfile_read_secp(priv, cfg->wallet_key, err, sizeof(err))) != OS_OK) {
+    if (cfg->wallet_password_file != NULL) {
+        if ((pass = sodium_malloc(1024)) == NULL) {
+            rc = OS_ERR_NOMEM;
+            goto out;
+        }
+        if ((rc = os_keyfile_read_text(pass, 1024, NULL, cfg->wallet_password_file, err,
+                                       sizeof(err))) != OS_OK) {
+            os_log_error(log, "wallet_password_file: %s", err);
+            goto out;
+        }
+    }
+    rc = os_keyfile_read_wallet(priv, cfg->wallet_key, pass, err, sizeof(err));
+    if (pass != NULL) {
+        os_wipe(pass, 1024);
+        sodium_free(pass);
+        pass = NULL;
+    }
+    if (rc != OS_OK) {
         os_log_error(log, "wallet_key: %s", err);
         goto out;
     }
@@ -324,6 +341,10 @@ os_err by_buyer_new(by_buyer **out, const by_config *cfg, const os_logger *log)
     rc = by_buyer_new_opts(out, &o, log);
 out:
     sodium_free(priv);
+    if (pass != NULL) {
+        os_wipe(pass, 1024);
+        sodium_free(pass);
+    }
     if (key != NULL)
         sodium_free(key);
     return rc;

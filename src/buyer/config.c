@@ -24,6 +24,12 @@ static const os_cfg_entry entries[] = {
      .meta = "FILE",
      .help = "the wallet that funds channels: a key file from openseed keygen or a v3 keystore "
              "(mode 0600)"},
+    {.name = "wallet_password_file",
+     .type = OS_CFG_PATH,
+     .flags = OS_CFG_SECRET_PATH,
+     .offset = OFF(wallet_password_file),
+     .meta = "FILE",
+     .help = "file holding the keystore password (mode 0600), when wallet_key is a v3 keystore"},
     {.name = "deposit",
      .type = OS_CFG_USDC,
      .offset = OFF(deposit),

@@ -2,9 +2,8 @@
 /*
  * Translation between Anthropic's Messages API and OpenAI's chat completions (translate.h), for an
  * Anthropic client served by a seller that only speaks openai.chat: the request going out, the
- * whole answer coming back, and a stream translator that turns chat.completion.chunk events into
- * Anthropic's exact event sequence (message_start, content_block_start / _delta / _stop per block,
- * message_delta, message_stop). Each input is checked before anything is built from it, so bad
+ * whole answer coming back, and the error bodies of both APIs (translate_stream.c turns a stream's
+ * chunks into Anthropic's events). Each input is checked before anything is built from it, so bad
  * input is an error with a reason and never a half-translated body. No I/O, no global state: ids
  * come from libsodium's randombytes.
  */
@@ -17,29 +16,20 @@
 #include <sodium.h>
 
 #include "openseed/json.h"
-#include "openseed/sse.h"
+
+#include "translate_internal.h"
 
 /* Bounds on what a request may hold (its body is already capped in bytes by the gateway). */
 #define MAX_MESSAGES 100000
 #define MAX_BLOCKS 10000
 #define MAX_TOOLS 1024
 #define MAX_STOP 64
-#define MAX_NAME 256 /* model, tool names, tool ids */
-#define MAX_TEXT (16u << 20)
-
-/* Bounds on a stream. */
-#define CHUNK_MAX_BYTES (1u << 20)
-#define CHUNK_MAX_DEPTH 64
-#define MAX_STREAM_TOOLS 256
-#define MAX_PENDING_ARGS (1u << 20) /* arguments held back until a tool call's name arrives */
 
 #define ID_RAND_LEN 24
-#define ID_MAX 32 /* "toolu_" + 24 + NUL fits */
 
 /* ---- small helpers --------------------------------------------------------------------------- */
 
-/* prefix + 24 random base62 characters, as Anthropic's msg_… and toolu_… ids look. */
-static void new_id(char out[ID_MAX], const char *prefix)
+void by_translate_new_id_(char out[BY_TR_ID_MAX], const char *prefix)
 {
     static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     size_t n = strlen(prefix);
@@ -111,6 +101,11 @@ static json_t *clean_string(const char *s)
 
 typedef enum blk_kind { BLK_TEXT, BLK_TOOL_USE, BLK_TOOL_RESULT, BLK_THINKING } blk_kind;
 
+static os_err nomem(char *err, size_t errcap)
+{
+    return os_errf(err, errcap, OS_ERR_NOMEM, "out of memory");
+}
+
 /* Classifies a content block; refuses blocks that cannot be carried. */
 static os_err block_kind(blk_kind *out, const json_t *b, const char *where, char *err,
                          size_t errcap)
@@ -170,17 +165,17 @@ static os_err text_content(json_t **out, const json_t *c, bool empty_ok, const c
 
     if ((c == NULL || json_is_null(c)) && empty_ok) {
         *out = json_string("");
-        return *out != NULL ? OS_OK : os_errf(err, errcap, OS_ERR_NOMEM, "out of memory");
+        return *out != NULL ? OS_OK : nomem(err, errcap);
     }
     if (json_is_string(c)) {
         *out = json_stringn(json_string_value(c), json_string_length(c));
-        return *out != NULL ? OS_OK : os_errf(err, errcap, OS_ERR_NOMEM, "out of memory");
+        return *out != NULL ? OS_OK : nomem(err, errcap);
     }
     if (!json_is_array(c) || json_array_size(c) > MAX_BLOCKS)
         return os_errf(err, errcap, OS_ERR_INVALID,
                        "%s: must be a string or an array of at most %d text blocks", where,
                        MAX_BLOCKS);
-    os_buf_init(&buf, MAX_TEXT);
+    os_buf_init(&buf, BY_TR_MAX_TEXT);
     json_array_foreach(c, i, b)
     {
         snprintf(w, sizeof(w), "%s[%zu]", where, i);
@@ -193,14 +188,9 @@ static os_err text_content(json_t **out, const json_t *c, bool empty_ok, const c
             break;
     }
     if (rc == OS_OK && (*out = buf_string(&buf)) == NULL)
-        rc = os_errf(err, errcap, OS_ERR_NOMEM, "out of memory");
+        rc = nomem(err, errcap);
     os_buf_free(&buf);
     return rc;
-}
-
-static os_err nomem(char *err, size_t errcap)
-{
-    return os_errf(err, errcap, OS_ERR_NOMEM, "out of memory");
 }
 
 /* Appends {"role", "content"} (content taken) to msgs. */
@@ -224,8 +214,8 @@ static os_err tool_call(json_t *calls, const json_t *b, const char *where, char 
     char reason[OS_JSON_ERR_LEN];
     os_err rc;
 
-    if ((rc = os_json_get_str(&id, b, "id", MAX_NAME, reason, sizeof(reason))) != OS_OK ||
-        (rc = os_json_get_str(&name, b, "name", MAX_NAME, reason, sizeof(reason))) != OS_OK)
+    if ((rc = os_json_get_str(&id, b, "id", BY_TR_MAX_NAME, reason, sizeof(reason))) != OS_OK ||
+        (rc = os_json_get_str(&name, b, "name", BY_TR_MAX_NAME, reason, sizeof(reason))) != OS_OK)
         return os_errf(err, errcap, rc == OS_ERR_NOMEM ? rc : OS_ERR_INVALID, "%s: %s", where,
                        reason);
     if (!json_is_object(input))
@@ -250,7 +240,8 @@ static os_err tool_result(json_t *msgs, const json_t *b, const char *where, char
     json_t *content;
     os_err rc;
 
-    if ((rc = os_json_get_str(&id, b, "tool_use_id", MAX_NAME, reason, sizeof(reason))) != OS_OK)
+    if ((rc = os_json_get_str(&id, b, "tool_use_id", BY_TR_MAX_NAME, reason, sizeof(reason))) !=
+        OS_OK)
         return os_errf(err, errcap, rc == OS_ERR_NOMEM ? rc : OS_ERR_INVALID, "%s: %s", where,
                        reason);
     snprintf(w, sizeof(w), "%s.content", where);
@@ -296,7 +287,7 @@ static os_err convert_message(json_t *msgs, const json_t *m, size_t mi, char *er
         return os_errf(err, errcap, OS_ERR_INVALID,
                        "%s: field \"content\" must be a string or an array of at most %d blocks",
                        where, MAX_BLOCKS);
-    os_buf_init(&text, MAX_TEXT);
+    os_buf_init(&text, BY_TR_MAX_TEXT);
     if (!user && (calls = json_array()) == NULL)
         return nomem(err, errcap);
     json_array_foreach(content, i, b)
@@ -368,9 +359,10 @@ static os_err convert_tools(json_t *req, const json_t *body, char *err, size_t e
                            "%s: server tools and Anthropic-defined tools are not supported by "
                            "this seller",
                            w);
-        if ((rc = os_json_get_str(&name, t, "name", MAX_NAME, reason, sizeof(reason))) != OS_OK ||
-            (rc = os_json_opt_str(&desc, t, "description", MAX_TEXT, reason, sizeof(reason))) !=
-                OS_OK)
+        if ((rc = os_json_get_str(&name, t, "name", BY_TR_MAX_NAME, reason, sizeof(reason))) !=
+                OS_OK ||
+            (rc = os_json_opt_str(&desc, t, "description", BY_TR_MAX_TEXT, reason,
+                                  sizeof(reason))) != OS_OK)
             return os_errf(err, errcap, OS_ERR_INVALID, "%s: %s", w, reason);
         if (!json_is_object(schema))
             return os_errf(err, errcap, OS_ERR_INVALID,
@@ -402,7 +394,7 @@ static os_err convert_tools(json_t *req, const json_t *body, char *err, size_t e
         v = json_string("none");
     } else if (streq(ct, "tool")) {
         const char *name;
-        if (os_json_get_str(&name, choice, "name", MAX_NAME, reason, sizeof(reason)) != OS_OK)
+        if (os_json_get_str(&name, choice, "name", BY_TR_MAX_NAME, reason, sizeof(reason)) != OS_OK)
             return os_errf(err, errcap, OS_ERR_INVALID, "tool_choice: %s", reason);
         v = json_pack("{s:s, s:{s:s}}", "type", "function", "function", "name", name);
     } else {
@@ -445,7 +437,8 @@ static os_err convert_request(json_t *req, const json_t *body, char *err, size_t
 
     if (!json_is_object(body))
         return os_errf(err, errcap, OS_ERR_INVALID, "the request body must be a JSON object");
-    if ((rc = os_json_get_str(&model, body, "model", MAX_NAME, reason, sizeof(reason))) != OS_OK ||
+    if ((rc = os_json_get_str(&model, body, "model", BY_TR_MAX_NAME, reason, sizeof(reason))) !=
+            OS_OK ||
         (rc = os_json_get_u64(&max_tokens, body, "max_tokens", reason, sizeof(reason))) != OS_OK ||
         (rc = os_json_get_array(&msgs, body, "messages", MAX_MESSAGES, reason, sizeof(reason))) !=
             OS_OK ||
@@ -527,38 +520,30 @@ os_err by_anthropic_request_to_openai(json_t **out, const json_t *body, char *er
 
 /* ---- response: OpenAI -> Anthropic ----------------------------------------------------------- */
 
-typedef enum finish {
-    FIN_NONE, /* not said (yet) */
-    FIN_STOP,
-    FIN_LENGTH,
-    FIN_TOOLS,
-    FIN_FILTER
-} finish;
-
-static finish finish_parse(const char *s)
+by_tr_finish by_translate_finish_parse_(const char *s)
 {
     if (s == NULL)
-        return FIN_NONE;
+        return BY_TR_FIN_NONE;
     if (strcmp(s, "stop") == 0)
-        return FIN_STOP;
+        return BY_TR_FIN_STOP;
     if (strcmp(s, "length") == 0)
-        return FIN_LENGTH;
+        return BY_TR_FIN_LENGTH;
     if (strcmp(s, "tool_calls") == 0 || strcmp(s, "function_call") == 0)
-        return FIN_TOOLS;
+        return BY_TR_FIN_TOOLS;
     if (strcmp(s, "content_filter") == 0)
-        return FIN_FILTER;
-    return FIN_NONE;
+        return BY_TR_FIN_FILTER;
+    return BY_TR_FIN_NONE;
 }
 
 /* Some servers answer tool calls with "stop"; Anthropic clients look for tool_use. */
-static const char *stop_reason(finish f, bool had_tool)
+const char *by_translate_stop_reason_(by_tr_finish f, bool had_tool)
 {
     switch (f) {
-    case FIN_LENGTH:
+    case BY_TR_FIN_LENGTH:
         return "max_tokens";
-    case FIN_TOOLS:
+    case BY_TR_FIN_TOOLS:
         return "tool_use";
-    case FIN_FILTER:
+    case BY_TR_FIN_FILTER:
         return "refusal";
     default:
         return had_tool ? "tool_use" : "end_turn";
@@ -566,7 +551,7 @@ static const char *stop_reason(finish f, bool had_tool)
 }
 
 /* usage.prompt_tokens / completion_tokens when present (a missing usage leaves *has false). */
-static bool read_usage(const json_t *usage, bool *has, uint64_t *in, uint64_t *outp)
+bool by_translate_read_usage_(const json_t *usage, bool *has, uint64_t *in, uint64_t *outp)
 {
     uint64_t p, c;
     if (usage == NULL || json_is_null(usage))
@@ -587,7 +572,7 @@ static json_t *parse_args(const char *args, size_t len)
     json_t *v = NULL;
     if (len == 0)
         return json_object();
-    if (os_json_parse(&v, args, len, MAX_TEXT, CHUNK_MAX_DEPTH, NULL, 0) != OS_OK)
+    if (os_json_parse(&v, args, len, BY_TR_MAX_TEXT, BY_TR_MAX_DEPTH, NULL, 0) != OS_OK)
         return NULL;
     if (!json_is_object(v)) {
         json_decref(v);
@@ -614,23 +599,23 @@ static os_err response_content(json_t *content, const json_t *msg, bool *had_too
         return OS_ERR_NOMEM;
     if (calls == NULL || json_is_null(calls))
         return OS_OK;
-    if (!json_is_array(calls) || json_array_size(calls) > MAX_STREAM_TOOLS)
+    if (!json_is_array(calls) || json_array_size(calls) > BY_TR_MAX_TOOL_CALLS)
         return OS_ERR_INVALID;
     json_array_foreach(calls, i, c)
     {
         const json_t *fn = json_object_get(c, "function"), *id = json_object_get(c, "id");
         const json_t *name = json_object_get(fn, "name"), *args = json_object_get(fn, "arguments");
-        char tid[ID_MAX];
+        char tid[BY_TR_ID_MAX];
         if (!json_is_object(c) || !json_is_string(name) || json_string_length(name) == 0 ||
-            json_string_length(name) > MAX_NAME || (args != NULL && !json_is_string(args)) ||
+            json_string_length(name) > BY_TR_MAX_NAME || (args != NULL && !json_is_string(args)) ||
             (id != NULL && !json_is_null(id) &&
-             (!json_is_string(id) || json_string_length(id) > MAX_NAME)))
+             (!json_is_string(id) || json_string_length(id) > BY_TR_MAX_NAME)))
             return OS_ERR_INVALID;
         json_t *input = parse_args(json_string_value(args), json_string_length(args));
         if (input == NULL)
             return OS_ERR_INVALID;
         if (json_string_length(id) == 0)
-            new_id(tid, "toolu_");
+            by_translate_new_id_(tid, "toolu_");
         if (json_array_append_new(content,
                                   json_pack("{s:s, s:s, s:s, s:o}", "type", "tool_use", "id",
                                             json_string_length(id) ? json_string_value(id) : tid,
@@ -646,7 +631,7 @@ os_err by_openai_response_to_anthropic(json_t **out, const json_t *completion, c
     const json_t *choices, *choice, *msg, *fin;
     bool had_tool = false, has_usage = false;
     uint64_t in = 0, outp = 0;
-    char id[ID_MAX];
+    char id[BY_TR_ID_MAX];
     json_t *r, *content;
 
     if (out == NULL)
@@ -658,7 +643,7 @@ os_err by_openai_response_to_anthropic(json_t **out, const json_t *completion, c
     fin = json_object_get(choice, "finish_reason");
     if (!json_is_object(completion) || !json_is_object(msg) ||
         (fin != NULL && !json_is_null(fin) && !json_is_string(fin)) ||
-        !read_usage(json_object_get(completion, "usage"), &has_usage, &in, &outp))
+        !by_translate_read_usage_(json_object_get(completion, "usage"), &has_usage, &in, &outp))
         return OS_ERR_INVALID;
     if (model == NULL)
         model = json_string_value(json_object_get(completion, "model"));
@@ -669,389 +654,17 @@ os_err by_openai_response_to_anthropic(json_t **out, const json_t *completion, c
         json_decref(content);
         return rc;
     }
-    new_id(id, "msg_");
-    r = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:n, s:{s:o, s:o}}", "id", id, "type", "message",
-                  "role", "assistant", "model", model ? model : "", "content", content,
-                  "stop_reason", stop_reason(finish_parse(json_string_value(fin)), had_tool),
-                  "stop_sequence", "usage", "input_tokens", os_json_u64(in), "output_tokens",
-                  os_json_u64(outp));
+    by_translate_new_id_(id, "msg_");
+    r = json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:s, s:n, s:{s:o, s:o}}", "id", id, "type", "message", "role",
+        "assistant", "model", model ? model : "", "content", content, "stop_reason",
+        by_translate_stop_reason_(by_translate_finish_parse_(json_string_value(fin)), had_tool),
+        "stop_sequence", "usage", "input_tokens", os_json_u64(in), "output_tokens",
+        os_json_u64(outp));
     if (r == NULL)
         return OS_ERR_NOMEM;
     *out = r;
     return OS_OK;
-}
-
-/* ---- streams --------------------------------------------------------------------------------- */
-
-/* One OpenAI tool call of the stream. Its block starts once its name is known; arguments that
- * come before that wait in pending. */
-typedef struct tool_slot {
-    json_int_t oa_index; /* OpenAI's tool_calls[].index */
-    int block;           /* the Anthropic block index, -1 before it started */
-    bool closed;
-    char *id;   /* OpenAI's id, NULL until given */
-    char *name; /* NULL until given */
-    os_buf pending;
-} tool_slot;
-
-struct by_astream {
-    char *model;
-    uint64_t input_hint;
-    char id[ID_MAX];
-    bool started, ended;
-    os_err failed; /* a write or state failure: the stream cannot go on */
-    int open;      /* the open block's index, -1 when none */
-    bool open_text;
-    int next;       /* the next block index */
-    tool_slot *cur; /* the tool call being received */
-    tool_slot tools[MAX_STREAM_TOOLS];
-    size_t ntools;
-    bool had_tool;
-    finish fin;
-    bool has_usage;
-    uint64_t prompt, completion;
-};
-
-/* Writes one event whose data is v's compact JSON (v taken). */
-static os_err emit(os_buf *out, const char *type, json_t *v)
-{
-    if (v == NULL)
-        return OS_ERR_NOMEM;
-    char *s = json_dumps(v, JSON_COMPACT);
-    json_decref(v);
-    if (s == NULL)
-        return OS_ERR_NOMEM;
-    os_err rc = os_sse_write(out, type, NULL, s, strlen(s));
-    free(s);
-    return rc;
-}
-
-static os_err emit_start(by_astream *t, os_buf *out)
-{
-    /* output_tokens 1 in message_start, as the API reports it */
-    os_err rc = emit(out, "message_start",
-                     json_pack("{s:s, s:{s:s, s:s, s:s, s:[], s:s, s:n, s:n, s:{s:o, s:I}}}",
-                               "type", "message_start", "message", "id", t->id, "type", "message",
-                               "role", "assistant", "content", "model", t->model, "stop_reason",
-                               "stop_sequence", "usage", "input_tokens",
-                               os_json_u64(t->has_usage ? t->prompt : t->input_hint),
-                               "output_tokens", (json_int_t)1));
-    if (rc == OS_OK)
-        t->started = true;
-    return rc;
-}
-
-static os_err close_block(by_astream *t, os_buf *out)
-{
-    if (t->open < 0)
-        return OS_OK;
-    os_err rc = emit(out, "content_block_stop",
-                     json_pack("{s:s, s:i}", "type", "content_block_stop", "index", t->open));
-    if (rc != OS_OK)
-        return rc;
-    for (size_t i = 0; !t->open_text && i < t->ntools; i++)
-        if (t->tools[i].block == t->open)
-            t->tools[i].closed = true;
-    t->open = -1;
-    return OS_OK;
-}
-
-/* Opens a block (closing the open one); block is taken. */
-static os_err open_block(by_astream *t, os_buf *out, json_t *block, bool text)
-{
-    os_err rc = close_block(t, out);
-    if (rc != OS_OK) {
-        json_decref(block);
-        return rc;
-    }
-    rc = emit(out, "content_block_start",
-              json_pack("{s:s, s:i, s:o}", "type", "content_block_start", "index", t->next,
-                        "content_block", block));
-    if (rc != OS_OK)
-        return rc;
-    t->open = t->next++;
-    t->open_text = text;
-    return OS_OK;
-}
-
-static os_err emit_delta(by_astream *t, os_buf *out, bool text, const char *s, size_t len)
-{
-    return emit(out, "content_block_delta",
-                json_pack("{s:s, s:i, s:{s:s, s:s%}}", "type", "content_block_delta", "index",
-                          t->open, "delta", "type", text ? "text_delta" : "input_json_delta",
-                          text ? "text" : "partial_json", s, len));
-}
-
-static os_err feed_text(by_astream *t, os_buf *out, const char *s, size_t len)
-{
-    os_err rc = OS_OK;
-    if (len == 0)
-        return OS_OK;
-    if (t->open < 0 || !t->open_text)
-        rc = open_block(t, out, json_pack("{s:s, s:s}", "type", "text", "text", ""), true);
-    return rc == OS_OK ? emit_delta(t, out, true, s, len) : rc;
-}
-
-static tool_slot *find_tool(by_astream *t, json_int_t idx)
-{
-    for (size_t i = 0; i < t->ntools; i++)
-        if (t->tools[i].oa_index == idx)
-            return &t->tools[i];
-    return NULL;
-}
-
-/* One element of delta.tool_calls (already checked). */
-static os_err feed_tool(by_astream *t, os_buf *out, const json_t *tc)
-{
-    const json_t *jidx = json_object_get(tc, "index"), *id = json_object_get(tc, "id");
-    const json_t *fn = json_object_get(tc, "function");
-    const json_t *name = json_object_get(fn, "name"), *args = json_object_get(fn, "arguments");
-    tool_slot *s;
-    os_err rc;
-
-    if (json_is_integer(jidx))
-        s = find_tool(t, json_integer_value(jidx));
-    else /* no index (some servers): a call with an id is a new one, else the current one */
-        s = json_string_length(id) > 0 ? NULL : t->cur;
-    if (s == NULL) {
-        if (t->ntools == MAX_STREAM_TOOLS)
-            return OS_ERR_TOOBIG;
-        s = &t->tools[t->ntools++];
-        s->oa_index = json_is_integer(jidx) ? json_integer_value(jidx) : -(json_int_t)t->ntools;
-        s->block = -1;
-        os_buf_init(&s->pending, MAX_PENDING_ARGS);
-    }
-    if (s->closed) /* Anthropic blocks cannot be reopened: OpenAI does not interleave calls */
-        return OS_ERR_INVALID;
-    t->cur = s;
-    if (s->block < 0) {
-        if (json_string_length(id) > 0 && s->id == NULL &&
-            (s->id = strdup(json_string_value(id))) == NULL)
-            return OS_ERR_NOMEM;
-        if (json_string_length(name) > 0 && s->name == NULL &&
-            (s->name = strdup(json_string_value(name))) == NULL)
-            return OS_ERR_NOMEM;
-    }
-    if (s->block < 0 && json_string_length(args) > 0 &&
-        (rc = os_buf_append(&s->pending, json_string_value(args), json_string_length(args))) !=
-            OS_OK)
-        return rc;
-    if (s->block < 0 && s->name != NULL) {
-        char tid[ID_MAX];
-        if (s->id == NULL)
-            new_id(tid, "toolu_");
-        rc = open_block(t, out,
-                        json_pack("{s:s, s:s, s:s, s:{}}", "type", "tool_use", "id",
-                                  s->id ? s->id : tid, "name", s->name, "input"),
-                        false);
-        if (rc != OS_OK)
-            return rc;
-        s->block = t->open;
-        t->had_tool = true;
-        if (s->pending.len > 0) {
-            rc = emit_delta(t, out, false, (const char *)s->pending.data, s->pending.len);
-            os_buf_free(&s->pending);
-        }
-        return rc;
-    }
-    if (s->block >= 0 && json_string_length(args) > 0)
-        return emit_delta(t, out, false, json_string_value(args), json_string_length(args));
-    return OS_OK;
-}
-
-static bool opt_string(const json_t *o, const char *k, size_t max)
-{
-    const json_t *v = json_object_get(o, k);
-    return v == NULL || json_is_null(v) || (json_is_string(v) && json_string_length(v) <= max);
-}
-
-/* Checks every field the translator reads, so that applying a chunk cannot stop half-way over
- * bad input. */
-static bool chunk_ok(const json_t *c)
-{
-    const json_t *choices = json_object_get(c, "choices"), *ch, *u = json_object_get(c, "usage");
-    bool has = false;
-    uint64_t a, b;
-    size_t i, j;
-
-    if (!json_is_object(c) || json_object_get(c, "error") != NULL ||
-        (choices != NULL && !json_is_array(choices)) || !read_usage(u, &has, &a, &b))
-        return false;
-    json_array_foreach(choices, i, ch)
-    {
-        const json_t *d = json_object_get(ch, "delta"), *tcs = json_object_get(d, "tool_calls");
-        const json_t *idx = json_object_get(ch, "index"), *tc;
-        if (!json_is_object(ch) || (idx != NULL && !json_is_integer(idx)) ||
-            !opt_string(ch, "finish_reason", 64) ||
-            (d != NULL && !json_is_null(d) && !json_is_object(d)) ||
-            !opt_string(d, "content", MAX_TEXT) || !opt_string(d, "refusal", MAX_TEXT) ||
-            (tcs != NULL && !json_is_null(tcs) && !json_is_array(tcs)))
-            return false;
-        json_array_foreach(tcs, j, tc)
-        {
-            const json_t *fn = json_object_get(tc, "function");
-            const json_t *ti = json_object_get(tc, "index");
-            if (!json_is_object(tc) || (ti != NULL && !json_is_integer(ti)) ||
-                !opt_string(tc, "id", MAX_NAME) ||
-                (fn != NULL && !json_is_null(fn) && !json_is_object(fn)) ||
-                !opt_string(fn, "name", MAX_NAME) || !opt_string(fn, "arguments", MAX_TEXT))
-                return false;
-        }
-    }
-    return true;
-}
-
-static os_err end_stream(by_astream *t, os_buf *out, const os_infer_usage *u)
-{
-    json_t *usage;
-    os_err rc = OS_OK;
-
-    if (!t->started)
-        rc = emit_start(t, out);
-    if (rc == OS_OK)
-        rc = close_block(t, out);
-    if (rc != OS_OK)
-        return rc;
-    if (u != NULL)
-        usage = json_pack("{s:o, s:o}", "input_tokens", os_json_u64(u->input_tokens),
-                          "output_tokens", os_json_u64(u->output_tokens));
-    else if (t->has_usage)
-        usage = json_pack("{s:o, s:o}", "input_tokens", os_json_u64(t->prompt), "output_tokens",
-                          os_json_u64(t->completion));
-    else
-        usage = json_pack("{s:i}", "output_tokens", 0);
-    rc = emit(out, "message_delta",
-              json_pack("{s:s, s:{s:s, s:n}, s:o}", "type", "message_delta", "delta", "stop_reason",
-                        stop_reason(t->fin, t->had_tool), "stop_sequence", "usage", usage));
-    if (rc == OS_OK)
-        rc = emit(out, "message_stop", json_pack("{s:s}", "type", "message_stop"));
-    if (rc == OS_OK)
-        t->ended = true;
-    return rc;
-}
-
-static os_err apply_chunk(by_astream *t, os_buf *out, const json_t *c)
-{
-    const json_t *choices = json_object_get(c, "choices"), *ch;
-    os_err rc = OS_OK;
-    size_t i, j;
-
-    /* usage first: a server that reports it on every chunk gives message_start the real count */
-    (void)read_usage(json_object_get(c, "usage"), &t->has_usage, &t->prompt, &t->completion);
-    if (!t->started && (rc = emit_start(t, out)) != OS_OK)
-        return rc;
-    json_array_foreach(choices, i, ch)
-    {
-        const json_t *idx = json_object_get(ch, "index"), *d = json_object_get(ch, "delta");
-        const json_t *text = json_object_get(d, "content"), *tc;
-        const char *fin = json_string_value(json_object_get(ch, "finish_reason"));
-        if (idx != NULL && json_integer_value(idx) != 0)
-            continue; /* Anthropic has one answer: n > 1 choices beyond the first are dropped */
-        if (json_string_length(text) == 0)
-            text = json_object_get(d, "refusal");
-        if ((rc = feed_text(t, out, json_string_value(text), json_string_length(text))) != OS_OK)
-            return rc;
-        json_array_foreach(json_object_get(d, "tool_calls"), j, tc)
-        {
-            if ((rc = feed_tool(t, out, tc)) != OS_OK)
-                return rc;
-        }
-        if (fin != NULL) {
-            t->fin = finish_parse(fin);
-            if (t->fin == FIN_NONE)
-                t->fin = FIN_STOP;
-            if ((rc = close_block(t, out)) != OS_OK)
-                return rc;
-        }
-    }
-    return OS_OK;
-}
-
-os_err by_astream_new(by_astream **out, const char *model, uint64_t input_tokens)
-{
-    by_astream *t;
-    if (out == NULL)
-        return OS_ERR_INVALID;
-    *out = NULL;
-    if ((t = calloc(1, sizeof(*t))) == NULL)
-        return OS_ERR_NOMEM;
-    if ((t->model = strdup(model != NULL ? model : "")) == NULL) {
-        free(t);
-        return OS_ERR_NOMEM;
-    }
-    t->input_hint = input_tokens;
-    t->open = -1;
-    new_id(t->id, "msg_");
-    *out = t;
-    return OS_OK;
-}
-
-os_err by_astream_feed(by_astream *t, os_buf *out, const char *data, size_t len)
-{
-    json_t *c = NULL;
-    size_t mark;
-    os_err rc;
-
-    if (t == NULL || out == NULL || (data == NULL && len > 0))
-        return OS_ERR_INVALID;
-    if (t->failed != OS_OK)
-        return t->failed;
-    if (t->ended)
-        return OS_OK; /* nothing follows message_stop */
-    mark = out->len;
-    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
-        rc = end_stream(t, out, NULL);
-    } else {
-        if (os_json_parse(&c, data, len, CHUNK_MAX_BYTES, CHUNK_MAX_DEPTH, NULL, 0) != OS_OK ||
-            !chunk_ok(c)) {
-            json_decref(c);
-            return OS_ERR_INVALID; /* the stream is as it was: the caller decides */
-        }
-        rc = apply_chunk(t, out, c);
-        json_decref(c);
-    }
-    if (rc != OS_OK) {
-        /* Half of a chunk's events went out of the state machine: keep out event-aligned and
-         * refuse what follows. */
-        out->len = mark;
-        t->failed = rc;
-    }
-    return rc;
-}
-
-os_err by_astream_finish(by_astream *t, os_buf *out, const os_infer_usage *u)
-{
-    if (t == NULL || out == NULL)
-        return OS_ERR_INVALID;
-    if (t->ended)
-        return OS_OK;
-    if (t->failed != OS_OK)
-        return t->failed;
-    size_t mark = out->len;
-    os_err rc = end_stream(t, out, u);
-    if (rc != OS_OK) {
-        out->len = mark;
-        t->failed = rc;
-    }
-    return rc;
-}
-
-bool by_astream_done(const by_astream *t)
-{
-    return t != NULL && t->ended;
-}
-
-void by_astream_free(by_astream *t)
-{
-    if (t == NULL)
-        return;
-    for (size_t i = 0; i < t->ntools; i++) {
-        free(t->tools[i].id);
-        free(t->tools[i].name);
-        os_buf_free(&t->tools[i].pending);
-    }
-    free(t->model);
-    free(t);
 }
 
 /* ---- error bodies ---------------------------------------------------------------------------- */
@@ -1109,13 +722,4 @@ const char *by_anthropic_error_type(unsigned status)
         /* other 4xx are the client's request; everything else is the API's fault */
         return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";
     }
-}
-
-os_err by_stream_error_event(os_buf *out, bool anthropic, const char *type, const char *message)
-{
-    if (out == NULL)
-        return OS_ERR_INVALID;
-    return emit(out, anthropic ? "error" : NULL,
-                anthropic ? by_anthropic_error(type, message)
-                          : by_openai_error(type, NULL, message));
 }

@@ -4,9 +4,11 @@
  * and wallet_key. Reading opens without following a final symbolic link and without blocking on
  * a FIFO, then judges the opened file itself (fstat), not the path, so the checks cannot race a
  * rename: a regular file with no group or other mode bits, at most KEYFILE_MAX bytes, holding one
- * key. Writing creates the file exclusively with mode 0600 from the start, so the key is never
- * readable by others even for a moment, and never replaces whatever already has the name. Every
- * buffer that held key text or bytes is wiped before returning; reasons never quote the content.
+ * key; a wallet may also be a v3 keystore of up to OS_KEYSTORE_MAX bytes, which keystore.c
+ * decrypts. Writing creates the file exclusively with mode 0600 from the start, so the key is
+ * never readable by others even for a moment, and never replaces whatever already has the name.
+ * Every buffer that held key text or bytes is wiped before returning; reasons never quote the
+ * content.
  */
 #include "openseed/keyfile.h"
 
@@ -16,6 +18,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -59,6 +62,19 @@ static bool parse_key(uint8_t priv[OS_SECP_PRIVKEY_LEN], char *buf, size_t n)
     /* An embedded NUL shortens the string, so the exact-length decode refuses it. */
     return os_hex_decode_exact(priv, OS_SECP_PRIVKEY_LEN, buf) == OS_OK &&
            os_secp_privkey_check(priv) == OS_OK;
+}
+
+/* A raw key file's content buf[0..n) (n <= KEYFILE_MAX, buf with room for a NUL after it) into
+ * priv, or the reason it is not one. */
+static os_err raw_key(uint8_t priv[OS_SECP_PRIVKEY_LEN], char *buf, size_t n, const char *shown,
+                      char *err, size_t errcap)
+{
+    if (parse_key(priv, buf, n))
+        return OS_OK;
+    return os_errf(err, errcap, OS_ERR_INVALID,
+                   "%s does not hold a secp256k1 private key (0x and 64 hex digits, non-zero and "
+                   "below the group order)",
+                   shown);
 }
 
 /* Reads all of fd into buf[0..cap); *n is what was read. -1 with errno on a read error. */
@@ -204,13 +220,61 @@ os_err os_keyfile_read_secp(uint8_t priv[OS_SECP_PRIVKEY_LEN], const char *path,
                      "%s looks like a v3 keystore; only raw key files (0x and 64 hex digits) are "
                      "supported so far",
                      shown);
-    } else if (!parse_key(priv, buf, n)) {
-        rc = os_errf(err, errcap, OS_ERR_INVALID,
-                     "%s does not hold a secp256k1 private key (0x and 64 hex digits, non-zero and "
-                     "below the group order)",
-                     shown);
+    } else {
+        rc = raw_key(priv, buf, n, shown, err, errcap);
     }
     os_wipe(buf, sizeof(buf));
+    if (rc != OS_OK)
+        os_wipe(priv, OS_SECP_PRIVKEY_LEN);
+    return rc;
+}
+
+os_err os_keyfile_read_wallet(uint8_t priv[OS_SECP_PRIVKEY_LEN], const char *path,
+                              const char *password, char *err, size_t errcap)
+{
+    char shown[SHOWN_PATH_LEN], reason[256];
+    const size_t cap = OS_KEYSTORE_MAX + 1;
+    size_t n = 0, i = 0;
+    char *buf;
+    os_err rc;
+
+    if (err != NULL && errcap > 0)
+        err[0] = '\0';
+    if (priv == NULL)
+        return os_errf(err, errcap, OS_ERR_INVALID, "no buffer for the key");
+    os_wipe(priv, OS_SECP_PRIVKEY_LEN);
+    if (path == NULL || path[0] == '\0')
+        return os_errf(err, errcap, OS_ERR_INVALID, "no key file given");
+    show_path(shown, path);
+    if ((buf = malloc(cap)) == NULL)
+        return os_errf(err, errcap, OS_ERR_NOMEM, "out of memory reading %s", shown);
+    rc = read_private(buf, cap, &n, path, shown, err, errcap);
+    if (rc == OS_ERR_TOOBIG) {
+        free(buf);
+        return os_errf(err, errcap, OS_ERR_INVALID,
+                       "%s is too long to be a key file or a keystore (at most %d bytes)", shown,
+                       OS_KEYSTORE_MAX);
+    }
+    if (rc != OS_OK) {
+        free(buf);
+        return rc;
+    }
+    while (i < n && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
+        i++;
+    if (i < n && buf[i] == '{') {
+        if (password == NULL)
+            rc = os_errf(err, errcap, OS_ERR_INVALID,
+                         "%s is a keystore: give its password with wallet_password_file", shown);
+        else if ((rc = os_keystore_decrypt(priv, buf, n, password, strlen(password), reason,
+                                           sizeof(reason))) != OS_OK)
+            rc = os_errf(err, errcap, rc, "keystore %s: %s", shown, reason);
+    } else if (n > KEYFILE_MAX) {
+        rc = os_errf(err, errcap, OS_ERR_INVALID, "%s is too long to be a key file", shown);
+    } else {
+        rc = raw_key(priv, buf, n, shown, err, errcap);
+    }
+    os_wipe(buf, cap);
+    free(buf);
     if (rc != OS_OK)
         os_wipe(priv, OS_SECP_PRIVKEY_LEN);
     return rc;

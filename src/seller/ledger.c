@@ -630,13 +630,14 @@ static const char sql_cand_scan[] =
     " FROM vouchers v JOIN requests r ON r.channel_id = v.channel_id AND r.nonce = v.nonce"
     " WHERE v.channel_id = ?1 AND v.nonce BETWEEN ?2 AND ?3 AND r.status = 'finished'";
 
-/* The last finished request's slack bounds every claim: in the honest flow its voucher is exactly
- * consumed + that slack, and an earlier, larger voucher (a buyer that over-authorised a request
- * that then cost little) must not let the seller take more. */
+/* The last charged request's slack bounds every claim: in the honest flow its voucher is exactly
+ * consumed + that slack; an earlier, larger voucher (a buyer that over-authorised a request that
+ * then cost little) must not let the seller take more, nor may the voucher of a request that cost
+ * nothing (an upstream failure, a crash) let it take that request's estimate. */
 static const char sql_cand_last[] =
     "SELECT v.nonce, v.estimate, r.cost"
     " FROM vouchers v JOIN requests r ON r.channel_id = v.channel_id AND r.nonce = v.nonce"
-    " WHERE v.channel_id = ?1 AND r.status = 'finished'";
+    " WHERE v.channel_id = ?1 AND r.status = 'finished' AND r.cost != 0";
 
 typedef struct cand_state {
     uint64_t consumed, claimed;

@@ -89,10 +89,12 @@ OS_WUR os_err sl_ledger_finish(sl_ledger *l, uint64_t *consumed_after, uint64_t 
  * The voucher a settlement should claim on channel id: among the accepted vouchers whose request
  * has finished, with nonce >= min_nonce and cumulative above claimed, the one with the highest
  * cumulative amount that does not exceed the channel's consumed plus the slack of the last
- * finished request (the one with the highest nonce: its estimate minus its cost). In the honest
- * flow that last voucher is exactly consumed + its slack, so it is the one claimed; an earlier,
- * larger voucher (a request authorised high that then cost little) never lets the seller take
- * more than it earned plus that last, unavoidable slack. OS_ERR_NOTFOUND when there is none.
+ * charged request (the finished one with the highest nonce and a cost above 0: its estimate minus
+ * its cost). In the honest flow that request's voucher is exactly consumed + its slack, so it is
+ * the one claimed; an earlier, larger voucher (a request authorised high that then cost little)
+ * never lets the seller take more than it earned plus that last, unavoidable slack, and the
+ * voucher of a request that cost nothing (an upstream failure, a crash) never lets it take that
+ * request's estimate. OS_ERR_NOTFOUND when there is none.
  * *earned gets the channel's consumed.
  */
 OS_WUR os_err sl_ledger_settle_candidate(sl_ledger *l, os_voucher *out, uint64_t *earned,

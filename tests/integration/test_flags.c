@@ -284,9 +284,10 @@ static void test_help(void **state)
                                          "--node-key FILE",
                                          "[default: 0.0.0.0:8378]",
                                          "[default: 127.0.0.1:8380]"};
-    static const char *const buyer[] = {"--wallet-key FILE",      "--deposit USDC",
-                                        "--max-input-price USDC", "--max-output-price USDC",
-                                        "--api-key-file FILE",    "[default: 127.0.0.1:8377]"};
+    static const char *const buyer[] = {"--wallet-key FILE",          "--deposit USDC",
+                                        "--max-input-price USDC",     "--max-output-price USDC",
+                                        "--api-key-file FILE",        "[default: 127.0.0.1:8377]",
+                                        "--wallet-password-file FILE"};
     (void)state;
     for (size_t d = 0; d < 3; d++) {
         char prog[64], usage[128];
@@ -553,6 +554,67 @@ static void test_secret_files_and_exposure(void **state)
     result_free(&r);
 }
 
+/* The buyer's wallet as a v3 keystore: vector_key encrypted by ethers 6.17 with scrypt n = 1024
+ * (tests/unit/test_keyfile.c's ethers_ks, where the command that made it is given). */
+static void test_wallet_keystore(void **state)
+{
+    static const char ks_text[] =
+        "{\"address\":\"2c7536e3605d9c16a7a3d7b1898e529396a65c23\","
+        "\"id\":\"62c80498-8516-4e72-984d-95b4f286fc15\",\"version\":3,\"Crypto\":{"
+        "\"cipher\":\"aes-128-ctr\",\"cipherparams\":{\"iv\":\"3908cd1d339b631d8a162d28da1713ca\"},"
+        "\"ciphertext\":\"4afcbd7d05590df42c9f9c6e4f3b769feed062f6125e28ca0c7c05ad6457292b\","
+        "\"kdf\":\"scrypt\",\"kdfparams\":{\"salt\":"
+        "\"5d04f71fcdc13b1b68ba1eb3f652b4aeb07b76dbc9fc1b4f8b410505a7cc1560\",\"n\":1024,"
+        "\"dklen\":32,\"p\":1,\"r\":8},\"mac\":"
+        "\"19518ac60d5b55c9671963a16b3efaab0e8520a888d19299b726ae002b3d3940\"}}\n";
+    (void)state;
+    const char *buy = good_config("buyer");
+    const char *ks = put_file("wallet.json", ks_text, 0600);
+    const char *pw = put_file("wallet.pass", "openseed-ethers-6\n", 0600);
+    const char *bad_pw = put_file("wrong.pass", "hunter2-wrong\n", 0600);
+    const char *open_pw = put_file("open.pass", "openseed-ethers-6\n", 0644);
+    result r;
+
+    /* --check-config takes the key and judges the password file's mode */
+    const char *a1[] = {"--config", buy, "--wallet-key", ks, "--wallet-password-file", pw,
+                        "--check-config", NULL};
+    r = run("openseed-buyer", a1);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "configuration OK\n");
+    result_free(&r);
+    const char *a2[] = {"--config", buy, "--wallet-key", ks, "--wallet-password-file", open_pw,
+                        "--check-config", NULL};
+    r = run("openseed-buyer", a2);
+    assert_int_equal(r.status, 1);
+    assert_has(r.err, "--wallet-password-file: ");
+    assert_has(r.err, "accessible by group or others (mode 0644)");
+    result_free(&r);
+
+    /* with the password the wallet opens and the buyer gets as far as the (absent) chain */
+    const char *a3[] = {"--config", buy, "--wallet-key", ks, "--wallet-password-file", pw, NULL};
+    r = run("openseed-buyer", a3);
+    assert_int_equal(r.status, 1);
+    assert_has(r.err, "msg=\"cannot reach the chain");
+    assert_lacks(r.err, "wallet_key:");
+    assert_lacks(r.err, "openseed-ethers-6");
+    result_free(&r);
+    /* without it, or with the wrong one, it says why and stops there */
+    const char *a4[] = {"--config", buy, "--wallet-key", ks, NULL};
+    r = run("openseed-buyer", a4);
+    assert_int_equal(r.status, 1);
+    assert_has(r.err, "is a keystore: give its password with wallet_password_file");
+    assert_lacks(r.err, "cannot reach the chain");
+    result_free(&r);
+    const char *a5[] = {"--config", buy, "--wallet-key", ks, "--wallet-password-file", bad_pw,
+                        NULL};
+    r = run("openseed-buyer", a5);
+    assert_int_equal(r.status, 1);
+    assert_has(r.err, "wrong password or corrupted keystore");
+    assert_lacks(r.err, "hunter2");
+    assert_lacks(r.err, "cannot reach the chain");
+    result_free(&r);
+}
+
 static char *read_text(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -726,6 +788,7 @@ int main(void)
         cmocka_unit_test(test_unknown_flag),
         cmocka_unit_test(test_run_is_honest),
         cmocka_unit_test(test_secret_files_and_exposure),
+        cmocka_unit_test(test_wallet_keystore),
         cmocka_unit_test(test_cli_keygen),
         cmocka_unit_test(test_cli_address),
         cmocka_unit_test(test_cli_misc),

@@ -842,6 +842,43 @@ static void test_settlement(void **state)
     json_decref(body);
 }
 
+/* A request that cost nothing (the upstream failed) leaves a voucher above consumed; settling
+ * again must not redeem it: the buyer was told it cost 0. */
+static void test_no_claim_for_failed_request(void **state)
+{
+    static tb_out out;
+    json_t *body = chat("this one fails", false), *rep, *rb;
+    os_channel_state before, after;
+    os_chain_error err;
+    char hex[67], req[128];
+    long st = 0;
+    (void)state;
+
+    assert_int_equal(os_escrow_get_channel(fx.d.ch, &before, &err, fx.d.escrow, fx.b.channel_id),
+                     OS_OK);
+    sl_echo_set_fail(sl_seller_echo(fx.s), SL_ECHO_FAIL_500);
+    tb_call(&fx.b, &out, "openai.chat", "echo", body);
+    sl_echo_set_fail(sl_seller_echo(fx.s), SL_ECHO_FAIL_NONE);
+    assert_int_equal(out.res.final.status, 500);
+    assert_true(out.res.final.cost == 0);
+    os_infer_result_free(&out.res);
+    assert_int_equal(os_hex_encode(hex, sizeof(hex), fx.b.channel_id, 32, 1), OS_OK);
+    snprintf(req, sizeof(req), "{\"channel_id\":\"%s\"}", hex);
+    rb = json_loads(req, 0, NULL);
+    rep = admin("POST", "/admin/v1/settle", rb, &st);
+    json_decref(rb);
+    assert_int_equal(st, 200);
+    json_t *arr = json_object_get(rep, "settlements");
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        assert_string_not_equal(
+            json_string_value(json_object_get(json_array_get(arr, i), "status")), "confirmed");
+    json_decref(rep);
+    assert_int_equal(os_escrow_get_channel(fx.d.ch, &after, &err, fx.d.escrow, fx.b.channel_id),
+                     OS_OK);
+    assert_true(after.claimed == before.claimed);
+    json_decref(body);
+}
+
 static void test_health_metrics_admin_auth(void **state)
 {
     char url[160];
@@ -905,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_upstream_failures),
         cmocka_unit_test(test_client_leaves_mid_stream),
         cmocka_unit_test(test_settlement),
+        cmocka_unit_test(test_no_claim_for_failed_request),
         cmocka_unit_test(test_health_metrics_admin_auth),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
