@@ -241,4 +241,8 @@ OS_WUR os_err os_json_dump_canonical(const json_t *v, char **out, size_t *len);
  */
 char *os_json_error_body(const char *message, const char *type, const char *code);
 
+/* A malloc'd (free()) copy of s with every byte that does not start a valid UTF-8 character
+ * turned to '?', so text cut short mid-character still makes a JSON string. NULL on no memory. */
+char *os_utf8_sanitize(const char *s);
+
 #endif

@@ -9,6 +9,7 @@
 #ifndef OPENSEED_NODE_H
 #define OPENSEED_NODE_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,5 +82,14 @@ typedef struct os_node_program {
  * it returns. The result is main's exit status.
  */
 int os_node_main(const os_node_program *prog, void *cfg, int argc, char **argv);
+
+/*
+ * For a daemon's run(): blocks SIGTERM and SIGINT in the calling thread (call it before any thread
+ * exists, so every thread inherits the mask and no handler ever runs inside a server thread) and
+ * ignores SIGPIPE. OS_ERR_INTERNAL (logged) when the mask cannot be set.
+ */
+OS_WUR os_err os_node_signals_block(sigset_t *set, const os_logger *lg);
+/* Waits (sigwait) for SIGTERM or SIGINT from a set made by os_node_signals_block; logs which. */
+void os_node_signals_wait(const sigset_t *set, const os_logger *lg);
 
 #endif

@@ -8,6 +8,7 @@
 #ifndef OPENSEED_RECORD_H
 #define OPENSEED_RECORD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -157,6 +158,9 @@ OS_WUR os_err os_feedback_digest(uint8_t out[32], const os_feedback *fb, uint64_
 /* The SpendingAuth digest of the feedback's voucher in the channels domain (fb->voucher_sig). */
 OS_WUR os_err os_feedback_voucher_digest(uint8_t out[32], const os_feedback *fb, uint64_t chain_id,
                                          const uint8_t escrow[20]);
+
+/* True when s[0..n) is a service name: 1 to 63 of [A-Za-z0-9._:/-] (registry, seller, buyer). */
+bool os_record_name_ok(const char *s, size_t n);
 
 /* "openai.chat" etc. <-> OS_API_* bit; 0 / NULL for unknown. */
 unsigned os_api_from_name(const char *name);

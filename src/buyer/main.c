@@ -6,9 +6,6 @@
  * and lets requests in flight finish (bounded) before the process exits 0. The signals are blocked
  * in every thread and taken with sigwait, so no handler runs inside the server's threads.
  */
-#include <pthread.h>
-#include <signal.h>
-
 #include "openseed/money.h"
 #include "openseed/node.h"
 
@@ -31,25 +28,16 @@ static int run(const void *vcfg, os_logger *lg)
     const by_config *cfg = vcfg;
     by_buyer *b = NULL;
     sigset_t set;
-    int sig = 0;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
-        os_log_error(lg, "cannot block SIGTERM and SIGINT");
+    if (os_node_signals_block(&set, lg) != OS_OK)
         return 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
     if (by_buyer_new(&b, cfg, lg) != OS_OK)
         return 1; /* the reason is logged */
     if (by_buyer_start(b) != OS_OK) {
         by_buyer_free(b);
         return 1;
     }
-    while (sigwait(&set, &sig) != 0)
-        ;
-    os_log_info(lg, "stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    os_node_signals_wait(&set, lg);
     by_buyer_stop(b);
     by_buyer_free(b);
     return 0;

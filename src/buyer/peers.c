@@ -41,16 +41,7 @@ static int64_t mono_ms(void *ud)
 
 bool by_peers_service_ok_(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n >= OS_RECORD_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '/' || c == '-'))
-            return false;
-    }
-    return true;
+    return os_record_name_ok(s, strlen(s));
 }
 
 static bool base_ok(const char *s)

@@ -44,55 +44,18 @@ static bool streq(const json_t *v, const char *s)
     return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
 }
 
-/* The length of the valid UTF-8 character at s (NUL-terminated), 0 when it is not one. */
-static size_t utf8_char(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t n;
-    uint32_t cp, min;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2, cp = c & 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3, cp = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 /* A JSON string of s with bytes that are not valid UTF-8 turned to '?' (a reason cut short
  * mid-character must still make an error body); NULL s is "". NULL on no memory. */
 static json_t *clean_string(const char *s)
 {
+    char *d;
+    json_t *v;
+
     if (s == NULL)
         return json_string("");
-    size_t len = strlen(s);
-    char *d = malloc(len + 1);
-    if (d == NULL)
+    if ((d = os_utf8_sanitize(s)) == NULL)
         return NULL;
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_char((const unsigned char *)s + i);
-        if (k == 0) {
-            d[i++] = '?';
-        } else {
-            memcpy(d + i, s + i, k);
-            i += k;
-        }
-    }
-    d[len] = '\0';
-    json_t *v = json_stringn(d, len);
+    v = json_string(d);
     free(d);
     return v;
 }

@@ -588,9 +588,7 @@ static size_t utf8_char(const unsigned char *s)
     return n;
 }
 
-/* A malloc'd copy of s with every byte that does not start a valid UTF-8 character turned to '?'.
- */
-static char *utf8_sanitize(const char *s)
+char *os_utf8_sanitize(const char *s)
 {
     size_t n = strlen(s);
     char *d = malloc(n + 1);
@@ -618,7 +616,7 @@ static int set_text(json_t *obj, const char *key, const char *s)
     if (s == NULL) {
         v = json_null();
     } else {
-        char *clean = utf8_sanitize(s);
+        char *clean = os_utf8_sanitize(s);
         if (clean == NULL)
             return -1;
         v = json_string(clean);

@@ -7,6 +7,9 @@
  */
 #include "openseed/node.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <stdio.h>
 
 #include "openseed/init.h"
@@ -52,4 +55,26 @@ int os_node_main(const os_node_program *prog, void *cfg, int argc, char **argv)
     os_cfg_free(prog->config, cfg);
     os_cfg_report_free(&rep);
     return status;
+}
+
+os_err os_node_signals_block(sigset_t *set, const os_logger *lg)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    if (pthread_sigmask(SIG_BLOCK, set, NULL) != 0) {
+        os_log_error(lg, "cannot block SIGTERM and SIGINT");
+        return OS_ERR_INTERNAL;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return OS_OK;
+}
+
+void os_node_signals_wait(const sigset_t *set, const os_logger *lg)
+{
+    int sig = 0;
+
+    while (sigwait(set, &sig) != 0)
+        ;
+    os_log_info(lg, "stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 }

@@ -127,10 +127,9 @@ static int endpoint_ok(const char *s, size_t n)
     return 1;
 }
 
-/* A service name: [A-Za-z0-9._:/-]{1,63}. */
-static int name_ok(const char *s, size_t n)
+bool os_record_name_ok(const char *s, size_t n)
 {
-    if (n == 0 || n >= OS_RECORD_NAME_MAX)
+    if (s == NULL || n == 0 || n >= OS_RECORD_NAME_MAX)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -224,8 +223,8 @@ static os_err parse_offering(os_offering *o, const json_t *v, size_t idx, char *
                        where);
     json_array_foreach(arr, i, item)
     {
-        /* name_ok reads json_string_length bytes, so an embedded NUL is refused too */
-        if (!json_is_string(item) || !name_ok(json_string_value(item), json_string_length(item)))
+        /* os_record_name_ok reads json_string_length bytes, so an embedded NUL is refused too */
+        if (!json_is_string(item) || !os_record_name_ok(json_string_value(item), json_string_length(item)))
             return os_errf(err, errcap, OS_ERR_INVALID,
                            "%sservices[%zu] must be a name of 1 to 63 characters [A-Za-z0-9._:/-]",
                            where, i);

@@ -35,16 +35,7 @@ typedef struct peers_query {
 
 static bool name_ok(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n >= OS_RECORD_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '/' || c == '-'))
-            return false;
-    }
-    return true;
+    return os_record_name_ok(s, strlen(s));
 }
 
 /* A plain decimal in [0, 1]: digits with at most one '.', nothing strtod would also take (signs,

@@ -7,10 +7,6 @@
  * exits 0. The signals are blocked in every thread and taken with sigwait, so no handler runs
  * inside the server's threads.
  */
-#include <pthread.h>
-#include <signal.h>
-#include <string.h>
-
 #include "openseed/node.h"
 
 #include "config.h"
@@ -21,19 +17,10 @@ static int run(const void *vcfg, os_logger *lg)
     const rg_config *cfg = vcfg;
     rg_registry *rg = NULL;
     sigset_t set;
-    int sig = 0;
     os_err rc;
 
-    /* Before any thread exists, so every thread inherits the mask. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
-        os_log_error(lg, "cannot block SIGTERM and SIGINT");
+    if (os_node_signals_block(&set, lg) != OS_OK)
         return 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-
     if ((rc = rg_registry_new(&rg, cfg, lg)) != OS_OK) {
         os_log_error(lg, "cannot start the registry: %s", os_strerror(rc));
         return 1;
@@ -43,9 +30,7 @@ static int run(const void *vcfg, os_logger *lg)
         rg_registry_free(rg);
         return 1;
     }
-    while (sigwait(&set, &sig) != 0)
-        ;
-    os_log_info(lg, "stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    os_node_signals_wait(&set, lg);
     rg_registry_stop(rg);
     rg_registry_free(rg);
     return 0;

@@ -50,26 +50,12 @@ __attribute__((format(printf, 3, 4))) static os_err fail(char *err, size_t errca
     return OS_ERR_INVALID;
 }
 
-/* A service or capability name: 1..63 of [A-Za-z0-9._:-]. */
-static bool name_ok(const char *s, size_t n)
-{
-    if (n == 0 || n >= OS_RECORD_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 static os_err parse_services(os_offering *o, const char *v, char *err, size_t errcap)
 {
     while (*v != '\0') {
         size_t n = strcspn(v, ",");
-        if (!name_ok(v, n))
-            return fail(err, errcap, "offering: service names are 1-63 of A-Z a-z 0-9 . _ : -");
+        if (!os_record_name_ok(v, n))
+            return fail(err, errcap, "offering: service names are 1-63 of A-Z a-z 0-9 . _ : / -");
         if (o->n_services == OS_RECORD_MAX_SERVICES)
             return fail(err, errcap, "offering: at most %s services", "8");
         memcpy(o->services[o->n_services], v, n);
@@ -187,7 +173,7 @@ os_err sl_offering_parse(os_offering *out, const char *spec, char *err, size_t e
             return fail(err, errcap,
                         "offering: unknown key %s (model, apis, input, output, cached, max_output, "
                         "capability)",
-                        name_ok(tok, strlen(tok)) ? tok : "?");
+                        os_record_name_ok(tok, strlen(tok)) ? tok : "?");
         }
     }
     if (rc != OS_OK)

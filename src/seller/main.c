@@ -7,9 +7,6 @@
  * seller.db before the process exits 0. The signals are blocked in every thread and taken with
  * sigwait, so no handler runs inside the server's threads.
  */
-#include <pthread.h>
-#include <signal.h>
-
 #include "openseed/node.h"
 
 #include "config.h"
@@ -33,27 +30,16 @@ static int run(const void *vcfg, os_logger *lg)
     const sl_config *cfg = vcfg;
     sl_seller *s = NULL;
     sigset_t set;
-    int sig = 0;
 
-    /* Before any thread exists, so every thread inherits the mask. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
-        os_log_error(lg, "cannot block SIGTERM and SIGINT");
+    if (os_node_signals_block(&set, lg) != OS_OK)
         return 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-
     if (sl_seller_new(&s, cfg, lg) != OS_OK)
         return 1; /* the reason is logged */
     if (sl_seller_start(s) != OS_OK) {
         sl_seller_free(s);
         return 1;
     }
-    while (sigwait(&set, &sig) != 0)
-        ;
-    os_log_info(lg, "stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    os_node_signals_wait(&set, lg);
     sl_seller_stop(s);
     sl_seller_free(s);
     return 0;
