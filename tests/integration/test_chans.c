@@ -915,7 +915,8 @@ static void test_settle_by_threshold(void **state)
     WAIT_FOR(chain_state(ch.id).claimed == 6000, 10000, "the automatic claim");
     WAIT_FOR(stats(s->c).settlements_ok == 1, 5000, "the settlement to be counted");
     assert_int_equal(devchain_balance(&fx.d, fx.seller_a) - bal0, 6000);
-    assert_int_equal(view_len(sl_ledger_settlements_json(s->l, 10), "settlements"), 1);
+    WAIT_FOR(view_len(sl_ledger_settlements_json(s->l, 10), "settlements") == 1, 5000,
+             "the settlement row");
     seller_end(s);
 }
 
@@ -971,7 +972,9 @@ static void test_close_request_claimed(void **state)
     st = chain_state(ch.id);
     assert_int_equal(st.last_nonce, nonce);
     assert_true(st.close_at != 0);
-    assert_int_equal(view_len(sl_ledger_settlements_json(s->l, 10), "settlements"), 2);
+    /* the chain shows the claim as soon as it is mined; its row follows the receipt */
+    WAIT_FOR(view_len(sl_ledger_settlements_json(s->l, 10), "settlements") == 2, 5000,
+             "the second settlement row");
     seller_end(s);
 }
 
