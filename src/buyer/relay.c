@@ -140,9 +140,12 @@ static os_err client_write(relay *r, const void *data, size_t len)
             pthread_mutex_unlock(&r->mu);
             return OS_ERR_IO;
         }
+        pthread_mutex_unlock(&r->mu);
+        /* Outside the lock: a write may wait for the client to read, and the handler takes the
+         * lock once more (relay_unref) on the server thread that will send those bytes. Only
+         * this thread writes, so the order holds. */
         rc = os_http_stream_write(r->st, r->pending.data, r->pending.len);
         r->pending.len = 0;
-        pthread_mutex_unlock(&r->mu);
     } else {
         pthread_mutex_unlock(&r->mu);
         rc = os_http_stream_write(r->st, data, len);
