@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # The one test command (README, .ci/run): installs what is missing, builds OpenSeed twice (a normal
 # build and an ASan+UBSan build), checks and tests the contracts, runs every test suite in both
-# builds, and prints a summary. Exits non-zero if anything failed.
+# builds and the end-to-end suite (the official SDKs against scripts/devnet.sh), and prints a
+# summary. Exits non-zero if anything failed.
 #
 #   scripts/test.sh            everything
 #   JOBS=N scripts/test.sh     parallelism for builds and ctest (default: nproc)
@@ -71,6 +72,31 @@ if [ -x scripts/build-contracts.sh ]; then
     step "contracts: committed artifacts match a fresh compile"
     check "contract artifacts differ from sources" bash scripts/build-contracts.sh --check
 fi
+# run_e2e: the official OpenAI and Anthropic SDKs against a devnet (tests/e2e/run.sh); its counts
+# join the totals.
+run_e2e() {
+    local log line pass fail rc
+    log=$(mktemp)
+    OPENSEED_DEVNET_SKIP_SETUP=1 bash tests/e2e/run.sh 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    line=$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+    if [ -z "$line" ]; then
+        total_fail=$((total_fail + 1))
+        failed_steps+=("e2e printed no summary (tests/e2e/run.sh exit $rc)")
+    else
+        pass=$(sed -E 's/^e2e: ([0-9]+) passed.*/\1/' <<<"$line")
+        fail=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")
+        total_pass=$((total_pass + pass))
+        total_fail=$((total_fail + fail))
+        [ "$fail" -eq 0 ] || failed_steps+=("e2e: $fail failed")
+        if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+            total_fail=$((total_fail + 1))
+            failed_steps+=("e2e (tests/e2e/run.sh exit $rc)")
+        fi
+    fi
+    rm -f "$log"
+}
+
 # run_forge: the contract tests; forge's own counts join the totals.
 run_forge() {
     local log line pass fail
@@ -101,6 +127,9 @@ fi
 
 step "tests: normal build (unit, crosscheck, integration)"
 run_ctest build 'unit|crosscheck|integration'
+
+step "tests: end to end (official OpenAI and Anthropic SDKs against scripts/devnet.sh)"
+run_e2e
 
 step "tests: ASan+UBSan build (unit, integration)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
