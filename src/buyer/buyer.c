@@ -147,6 +147,10 @@ os_err by_buyer_new_opts(by_buyer **out, const by_options *o, const os_logger *l
         };
         if ((rc = os_http_client_new(&b->http, &hc)) != OS_OK)
             goto fail;
+        hc.low_speed_bytes = 0;
+        hc.low_speed_time_s = 0;
+        if ((rc = os_http_client_new(&b->http_whole, &hc)) != OS_OK)
+            goto fail;
     }
     if ((rc = by_gateway_init(b)) != OS_OK)
         goto fail;
@@ -255,6 +259,7 @@ void by_buyer_free(by_buyer *b)
     by_wallet_free(b->wallet);
     by_peers_free(b->peers);
     os_http_client_free(b->http);
+    os_http_client_free(b->http_whole);
     os_chain_signer_free(b->payer);
     os_chain_free(b->chain);
     by_gateway_fini(b);

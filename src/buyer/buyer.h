@@ -47,7 +47,7 @@ typedef struct by_options {
     size_t max_body;             /* 0 = 8 MiB */
     uint64_t peers_ttl_ms;       /* 0 = 10 s */
     long request_timeout_ms;     /* 0 = 10 min */
-    long first_byte_timeout_ms;  /* a seller silent this long before answering fails over; 0 = 60 s */
+    long first_byte_timeout_ms;  /* a streaming seller silent this long is dropped; 0 = 60 s */
     unsigned http_threads;       /* 0 = 16 */
 } by_options;
 

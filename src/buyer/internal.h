@@ -36,7 +36,8 @@ struct by_buyer {
     os_chain_signer *payer;
     by_peers *peers;
     by_wallet *wallet;
-    os_http_client *http; /* to sellers */
+    os_http_client *http;       /* to sellers, streams: a seller silent too long is dropped */
+    os_http_client *http_whole; /* to sellers, whole answers: they arrive only when done */
     os_http_server *server;
     bool started;
 

@@ -363,8 +363,8 @@ static attempt_result attempt(relay *r, const by_peer *p, char *last, size_t las
             ar = AT_STOP;
             goto out;
         }
-        rc = os_infer_call_send(call, &res, b->http, &herr, url, pay.payment, pay.credential,
-                                on_event, r, &r->abort);
+        rc = os_infer_call_send(call, &res, r->stream ? b->http : b->http_whole, &herr, url,
+                                pay.payment, pay.credential, on_event, r, &r->abort);
         if (rc == OS_OK && res.http_status == 402 && res.has_requirement && round == 0)
             continue; /* reconcile once */
         break;

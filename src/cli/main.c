@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * openseed, the operator command. Each subcommand parses its options with the same table-driven
- * loader as the daemons (flags only). For now: `keygen` writes a fresh secp256k1 private key to a
- * new 0600 file and prints its EIP-55 address, and `address` prints the address of a key file after
- * checking that nobody but its owner can read it. Both go through keyfile.h, so a key file is
- * exactly what the daemons' node_key and wallet_key read: "0x", 64 hex digits and a newline.
+ * loader as the daemons (flags only); the subcommand families live in keys.c (key files and
+ * keystores) and net.c (registry, buyer and seller APIs), this file only dispatches. `keygen`
+ * writes a fresh secp256k1 private key to a new 0600 file and prints its EIP-55 address, and
+ * `address` prints the address of a key file after checking that nobody but its owner can read it.
+ * Both go through keyfile.h, so a key file is exactly what the daemons' node_key and wallet_key
+ * read: "0x", 64 hex digits and a newline.
  */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "openseed/config.h"
 #include "openseed/ct.h"
 #include "openseed/init.h"
@@ -115,12 +118,18 @@ static void usage(FILE *out)
                  "The OpenSeed operator command.\n"
                  "\n"
                  "Commands:\n"
-                 "  keygen --out FILE     create a secp256k1 private key in FILE (mode 0600) and\n"
-                 "                        print its address\n"
-                 "  address --key FILE    print the Ethereum address of the key in FILE\n"
+                 "  keys new|show|import|export    key files (0600) and v3 keystores\n"
+                 "  peers [--service S]            a registry's sellers, signatures checked\n"
+                 "  registry status                is a registry up\n"
+                 "  channels list|close|withdraw   the buyer's payment channels\n"
+                 "  ledger, spend                  the buyer's requests and spending\n"
+                 "  seller status|settle           the seller's revenue, channels and claims\n"
+                 "  keygen --out FILE              create a raw key file (as keys new)\n"
+                 "  address --key FILE             print the address of a raw key file\n"
                  "\n"
-                 "openseed COMMAND --help shows a command's options; openseed --version the "
-                 "version.\n");
+                 "Every command takes --help, and --json to print JSON for scripts.\n"
+                 "Exit status: 0 done, 1 failed, 2 bad command line.\n"
+                 "openseed --version prints the version.\n");
 }
 
 int main(int argc, char **argv)
@@ -147,6 +156,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "openseed: cannot initialise libcommon\n");
         return 1;
     }
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"keys", cl_keys_main},         {"peers", cl_peers_main},   {"registry", cl_registry_main},
+        {"channels", cl_channels_main}, {"ledger", cl_ledger_main}, {"spend", cl_spend_main},
+        {"seller", cl_seller_main},
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (strcmp(cmd, cmds[i].name) == 0)
+            return cmds[i].fn(argc - 1, argv + 1);
     if (strcmp(cmd, "keygen") == 0) {
         keygen_opts o;
         rc = os_cfg_load(&keygen_program, &o, &rep, argc - 1, argv + 1);
@@ -173,5 +193,6 @@ int main(int argc, char **argv)
         shown[k] = (cmd[k] > ' ' && cmd[k] < 0x7f) ? cmd[k] : '?';
     shown[k] = '\0';
     fprintf(stderr, "openseed: unknown command \"%s\"; see openseed --help\n", shown);
+    fprintf(stderr, "usage: openseed COMMAND [OPTIONS]\n");
     return 2;
 }

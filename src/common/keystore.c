@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -305,5 +306,108 @@ os_err os_keystore_decrypt(uint8_t priv[OS_SECP_PRIVKEY_LEN], const char *json, 
     os_wipe(&k, sizeof(k));
     if (rc != OS_OK)
         os_wipe(priv, OS_SECP_PRIVKEY_LEN);
+    return rc;
+}
+
+/* AES-128-CTR encryption of one key, the inverse of decrypt() above. */
+static os_err encrypt_ctr(uint8_t out[KS_CT_LEN], const uint8_t key[16], const uint8_t iv[KS_IV_LEN],
+                          const uint8_t in[KS_CT_LEN], char *err, size_t errcap)
+{
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int n1 = 0, n2 = 0;
+    bool ok;
+
+    if (c == NULL)
+        return os_errf(err, errcap, OS_ERR_NOMEM, "out of memory");
+    ok = EVP_EncryptInit_ex(c, EVP_aes_128_ctr(), NULL, key, iv) == 1 &&
+         EVP_EncryptUpdate(c, out, &n1, in, KS_CT_LEN) == 1 && n1 == KS_CT_LEN &&
+         EVP_EncryptFinal_ex(c, out + n1, &n2) == 1 && n2 == 0;
+    EVP_CIPHER_CTX_free(c);
+    return ok ? OS_OK : os_errf(err, errcap, OS_ERR_CRYPTO, "AES-128-CTR failed");
+}
+
+/* geth's salt length; the IV is AES's block. */
+#define KS_SALT_LEN 32
+#define KS_JSON_CAP 1024
+
+os_err os_keystore_encrypt(char **json_out, const uint8_t priv[OS_SECP_PRIVKEY_LEN],
+                           const char *password, size_t password_len, unsigned scrypt_log2_n,
+                           char *err, size_t errcap)
+{
+    uint8_t dk[KS_DKLEN], salt[KS_SALT_LEN], iv[KS_IV_LEN], ct[KS_CT_LEN], mac[KS_MAC_LEN];
+    uint8_t addr[OS_ADDRESS_LEN], uuid[16];
+    char salt_hex[OS_HEX_LEN(KS_SALT_LEN)], iv_hex[OS_HEX_LEN(KS_IV_LEN)];
+    char ct_hex[OS_HEX_LEN(KS_CT_LEN)], mac_hex[OS_HEX_LEN(KS_MAC_LEN)];
+    char addr_hex[OS_HEX_LEN(OS_ADDRESS_LEN)], u[OS_HEX_LEN(16)];
+    char *buf = NULL;
+    os_keccak_ctx kc;
+    os_err rc = OS_OK;
+    int n;
+
+    if (err != NULL && errcap > 0)
+        err[0] = '\0';
+    if (json_out == NULL)
+        return os_errf(err, errcap, OS_ERR_INVALID, "no place for the keystore");
+    *json_out = NULL;
+    if (priv == NULL || (password == NULL && password_len > 0))
+        return os_errf(err, errcap, OS_ERR_INVALID, "no key or password given");
+    if (password == NULL)
+        password = "";
+    if (password_len > OS_KEYSTORE_MAX_PASSWORD)
+        return os_errf(err, errcap, OS_ERR_TOOBIG, "password longer than %d bytes",
+                       OS_KEYSTORE_MAX_PASSWORD);
+    if (scrypt_log2_n < OS_KEYSTORE_MIN_LOG2_N || scrypt_log2_n > OS_KEYSTORE_MAX_LOG2_N)
+        return os_errf(err, errcap, OS_ERR_INVALID, "scrypt cost must be 2^%d to 2^%d",
+                       OS_KEYSTORE_MIN_LOG2_N, OS_KEYSTORE_MAX_LOG2_N);
+    if (os_secp_privkey_check(priv) != OS_OK || os_secp_address(addr, priv) != OS_OK)
+        return os_errf(err, errcap, OS_ERR_INVALID, "not a valid secp256k1 private key");
+
+    randombytes_buf(salt, sizeof(salt));
+    randombytes_buf(iv, sizeof(iv));
+    randombytes_buf(uuid, sizeof(uuid));
+    uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
+    uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+
+    errno = 0;
+    if (crypto_pwhash_scryptsalsa208sha256_ll((const uint8_t *)password, password_len, salt,
+                                              sizeof(salt), 1ull << scrypt_log2_n, 8, 1, dk,
+                                              KS_DKLEN) != 0)
+        rc = os_errf(err, errcap, errno == ENOMEM ? OS_ERR_NOMEM : OS_ERR_CRYPTO, "scrypt failed");
+    if (rc == OS_OK)
+        rc = encrypt_ctr(ct, dk, iv, priv, err, errcap);
+    if (rc == OS_OK) {
+        os_keccak256_init(&kc);
+        os_keccak256_update(&kc, dk + 16, 16);
+        os_keccak256_update(&kc, ct, KS_CT_LEN);
+        os_keccak256_final(&kc, mac);
+        if (os_hex_encode(salt_hex, sizeof(salt_hex), salt, sizeof(salt), 0) != OS_OK ||
+            os_hex_encode(iv_hex, sizeof(iv_hex), iv, sizeof(iv), 0) != OS_OK ||
+            os_hex_encode(ct_hex, sizeof(ct_hex), ct, sizeof(ct), 0) != OS_OK ||
+            os_hex_encode(mac_hex, sizeof(mac_hex), mac, sizeof(mac), 0) != OS_OK ||
+            os_hex_encode(addr_hex, sizeof(addr_hex), addr, sizeof(addr), 0) != OS_OK ||
+            os_hex_encode(u, sizeof(u), uuid, sizeof(uuid), 0) != OS_OK)
+            rc = os_errf(err, errcap, OS_ERR_INTERNAL, "hex encoding failed");
+        else if ((buf = malloc(KS_JSON_CAP)) == NULL)
+            rc = os_errf(err, errcap, OS_ERR_NOMEM, "out of memory");
+    }
+    if (rc == OS_OK) {
+        n = snprintf(buf, KS_JSON_CAP,
+                     "{\"address\":\"%s\",\"crypto\":{\"cipher\":\"aes-128-ctr\","
+                     "\"cipherparams\":{\"iv\":\"%s\"},\"ciphertext\":\"%s\",\"kdf\":\"scrypt\","
+                     "\"kdfparams\":{\"dklen\":%d,\"n\":%llu,\"p\":1,\"r\":8,\"salt\":\"%s\"},"
+                     "\"mac\":\"%s\"},\"id\":\"%.8s-%.4s-%.4s-%.4s-%.12s\",\"version\":3}",
+                     addr_hex, iv_hex, ct_hex, KS_DKLEN, 1ull << scrypt_log2_n, salt_hex,
+                     mac_hex, u, u + 8, u + 12, u + 16, u + 20);
+        if (n < 0 || n >= KS_JSON_CAP) {
+            free(buf);
+            buf = NULL;
+            rc = os_errf(err, errcap, OS_ERR_INTERNAL, "keystore does not fit");
+        }
+    }
+    os_wipe(dk, sizeof(dk));
+    os_wipe(&kc, sizeof(kc));
+    os_wipe(ct_hex, sizeof(ct_hex));
+    os_wipe(ct, sizeof(ct));
+    *json_out = buf;
     return rc;
 }

@@ -49,6 +49,7 @@ typedef struct watch {
     atomic_int abort;       /* the flag the HTTP client polls */
     const atomic_int *user; /* the caller's flag, or NULL */
     uint64_t t0;
+    bool timed;                /* a stream: first-byte and idle limits apply */
     atomic_bool got;           /* body bytes arrived */
     atomic_uint_fast64_t last; /* when they last did (ms) */
     atomic_int why;            /* WHY_* that tripped abort */
@@ -120,7 +121,11 @@ static uint64_t watch_check(const sl_upstream *u, watch *w, uint64_t now)
         trip(w, WHY_USER);
         return UINT64_MAX;
     }
-    if (atomic_load(&w->got)) {
+    if (!w->timed) {
+        /* A whole answer arrives only once it is generated: only the call's own total timeout
+         * bounds it, or a long answer would be cut (and not charged) however healthy. */
+        deadline = UINT64_MAX;
+    } else if (atomic_load(&w->got)) {
         deadline = atomic_load(&w->last) + (uint64_t)u->idle_ms;
         if (now >= deadline) {
             trip(w, WHY_IDLE);
@@ -711,6 +716,7 @@ os_err sl_upstream_call(sl_upstream *u, sl_upstream_result *res, const sl_upstre
     atomic_init(&c.w.why, WHY_NONE);
     c.w.user = req->abort;
     c.w.t0 = c.t0;
+    c.w.timed = c.stream;
     watch_add(u, &c.w);
     os_http_client_res_init(&hres);
     rc = os_http_client_do(u->http, &hres, &herr, &hr);

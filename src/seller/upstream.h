@@ -48,8 +48,9 @@ typedef struct sl_upstream_config {
     sl_upstream_kind kind;
     const char *api_key;      /* NULL or "" = none; copied into memory wiped on free */
     long connect_timeout_ms;  /* 0 = 5000 */
-    long first_byte_timeout_ms; /* headers must arrive within this; 0 = 60000 */
+    long first_byte_timeout_ms; /* a stream's first byte must arrive within this; 0 = 60000 */
     long idle_timeout_ms;     /* a stream silent this long is cut; 0 = 60000 */
+    /* (a whole, non-streamed answer is bounded by timeout_ms alone: it arrives only when done) */
     long timeout_ms;          /* a whole call; 0 = 600000 */
     size_t max_response;      /* cap on a non-streamed answer; 0 = 16 MiB */
     size_t max_event;         /* cap on one SSE event; 0 = 256 KiB (the chunk cap) */

@@ -713,10 +713,11 @@ static void test_upstream_failures(void **state)
         assert_true(after.requests == before.requests + 1);
         os_infer_result_free(&out.res);
     }
-    /* a slow first token beyond the seller's first-byte timeout: 502 inside, no charge */
+    /* a stream whose first token comes after the seller's first-byte timeout: 502 inside, no
+     * charge (a whole answer is bounded only by upstream_timeout: it arrives when done) */
     before = take_snap();
     sl_echo_set_fail(e, SL_ECHO_FAIL_SLOW_FIRST);
-    tb_call(&fx.b, &out, "openai.chat", "echo", body);
+    tb_call(&fx.b, &out, "openai.chat", "echo", sbody);
     assert_int_equal(out.rc, OS_OK);
     assert_int_equal(out.res.final.status, 502);
     assert_true(out.res.final.cost == 0);

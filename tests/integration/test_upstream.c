@@ -729,11 +729,11 @@ static void test_slow_first_token(void **state)
     assert_true(took < 2500); /* the deadline, not the 4 s the upstream took */
     assert_non_null(strstr(res.error, "300 ms"));
 
-    t0 = now_ms();
+    /* a whole answer arrives only when it is done: the first-byte limit does not cut it */
     assert_int_equal(do_call(fast, &res, "openai.chat", "m", CHAT_HELLO, 9, false, NULL, NULL),
                      OS_OK);
-    assert_int_equal(res.outcome, SL_UPSTREAM_UNREACHABLE);
-    assert_true(now_ms() - t0 < 2500);
+    assert_int_equal(res.outcome, SL_UPSTREAM_OK);
+    json_decref(res.body);
     sl_upstream_free(fast);
     sl_echo_free(e);
 }

@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "openseed/ct.h"
 #include "openseed/keyfile.h"
 #include "openseed/secp.h"
@@ -1008,6 +1010,85 @@ static void test_read_wallet_files(void **state)
     os_wipe(text, sizeof(text));
 }
 
+/* os_keystore_encrypt: the v3 layout geth writes (lower-case hex without 0x, scrypt r = 8, p = 1,
+ * a 32-byte salt, a v4 UUID), read back by os_keystore_decrypt; random salt and IV per call;
+ * every bad argument refused. Interoperability with ethers and cast: tests/crosscheck/keystore.sh. */
+static void test_keystore_encrypt(void **state)
+{
+    uint8_t key[OS_SECP_PRIVKEY_LEN], priv[OS_SECP_PRIVKEY_LEN], zero[OS_SECP_PRIVKEY_LEN] = {0};
+    char err[512], *a = NULL, *b = NULL, *big;
+    json_t *j;
+    json_error_t je;
+    const char *id;
+    (void)state;
+
+    tu_unhex(key, sizeof(key), vector_key + 2);
+    assert_int_equal(os_keystore_encrypt(&a, key, "pass", 4, 10, err, sizeof(err)), OS_OK);
+    assert_non_null(a);
+    assert_int_equal(os_keystore_decrypt(priv, a, strlen(a), "pass", 4, err, sizeof(err)), OS_OK);
+    tu_assert_hex(priv, sizeof(priv), vector_key + 2);
+    assert_int_equal(os_keystore_decrypt(priv, a, strlen(a), "pasS", 4, err, sizeof(err)),
+                     OS_ERR_CRYPTO);
+    assert_true(os_ct_is_zero(priv, sizeof(priv)));
+
+    j = json_loads(a, 0, &je);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "version")), 3);
+    /* go-ethereum's vector address, lower case and without 0x */
+    assert_string_equal(json_string_value(json_object_get(j, "address")),
+                        "2c7536e3605d9c16a7a3d7b1898e529396a65c23");
+    json_t *c = json_object_get(j, "crypto"), *kp = json_object_get(c, "kdfparams");
+    assert_string_equal(json_string_value(json_object_get(c, "cipher")), "aes-128-ctr");
+    assert_string_equal(json_string_value(json_object_get(c, "kdf")), "scrypt");
+    assert_int_equal(json_integer_value(json_object_get(kp, "n")), 1024);
+    assert_int_equal(json_integer_value(json_object_get(kp, "r")), 8);
+    assert_int_equal(json_integer_value(json_object_get(kp, "p")), 1);
+    assert_int_equal(json_integer_value(json_object_get(kp, "dklen")), 32);
+    assert_int_equal(strlen(json_string_value(json_object_get(kp, "salt"))), 64);
+    assert_int_equal(strlen(json_string_value(json_object_get(c, "ciphertext"))), 64);
+    assert_int_equal(strlen(json_string_value(json_object_get(c, "mac"))), 64);
+    assert_int_equal(
+        strlen(json_string_value(json_object_get(json_object_get(c, "cipherparams"), "iv"))), 32);
+    id = json_string_value(json_object_get(j, "id"));
+    assert_non_null(id);
+    assert_int_equal(strlen(id), 36);
+    assert_true(id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-');
+    assert_int_equal(id[14], '4');
+    assert_non_null(strchr("89ab", id[19]));
+    json_decref(j);
+
+    /* a second encryption of the same key differs (fresh salt, IV and id) */
+    assert_int_equal(os_keystore_encrypt(&b, key, "pass", 4, 10, err, sizeof(err)), OS_OK);
+    assert_string_not_equal(a, b);
+    free(b);
+    b = NULL;
+    /* the empty password is a password */
+    assert_int_equal(os_keystore_encrypt(&b, key, NULL, 0, 1, err, sizeof(err)), OS_OK);
+    assert_int_equal(os_keystore_decrypt(priv, b, strlen(b), "", 0, err, sizeof(err)), OS_OK);
+    tu_assert_hex(priv, sizeof(priv), vector_key + 2);
+    free(b);
+    free(a);
+
+    /* refusals: *json_out stays NULL */
+    a = (char *)1;
+    assert_int_equal(os_keystore_encrypt(&a, zero, "p", 1, 10, err, sizeof(err)), OS_ERR_INVALID);
+    assert_null(a);
+    assert_int_equal(os_keystore_encrypt(&a, key, "p", 1, 0, err, sizeof(err)), OS_ERR_INVALID);
+    assert_int_equal(os_keystore_encrypt(&a, key, "p", 1, OS_KEYSTORE_MAX_LOG2_N + 1, err,
+                                         sizeof(err)),
+                     OS_ERR_INVALID);
+    assert_int_equal(os_keystore_encrypt(&a, key, NULL, 1, 10, err, sizeof(err)), OS_ERR_INVALID);
+    assert_int_equal(os_keystore_encrypt(&a, NULL, "p", 1, 10, err, sizeof(err)), OS_ERR_INVALID);
+    assert_int_equal(os_keystore_encrypt(NULL, key, "p", 1, 10, err, sizeof(err)), OS_ERR_INVALID);
+    big = calloc(1, OS_KEYSTORE_MAX_PASSWORD + 1);
+    assert_non_null(big);
+    assert_int_equal(os_keystore_encrypt(&a, key, big, OS_KEYSTORE_MAX_PASSWORD + 1, 10, err,
+                                         sizeof(err)),
+                     OS_ERR_TOOBIG);
+    assert_null(a);
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1028,6 +1109,7 @@ int main(void)
         cmocka_unit_test(test_keystore_address),
         cmocka_unit_test(test_keystore_malformed),
         cmocka_unit_test(test_read_wallet_files),
+        cmocka_unit_test(test_keystore_encrypt),
     };
     return cmocka_run_group_tests_name("keyfile", tests, setup, teardown);
 }
