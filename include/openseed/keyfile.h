@@ -87,6 +87,27 @@ OS_WUR os_err os_keystore_decrypt(uint8_t priv[OS_SECP_PRIVKEY_LEN], const char 
                                   size_t json_len, const char *password, size_t password_len,
                                   char *err, size_t errcap);
 
+/* The scrypt cost exponents os_keystore_encrypt accepts: 2^18 (geth's standard, 256 MiB with
+ * r = 8) is the most os_keystore_decrypt takes; below 2^10 is only for tests. */
+#define OS_KEYSTORE_MIN_LOG2_N 1
+#define OS_KEYSTORE_MAX_LOG2_N 18
+
+/*
+ * Encrypts priv into a new Web3 Secret Storage v3 keystore with password[0..password_len)
+ * (password may be NULL when password_len is 0): scrypt with n = 2^scrypt_log2_n, r = 8, p = 1,
+ * dklen 32 and a random 32-byte salt; aes-128-ctr with a random IV; mac = keccak256(dk[16..32) ||
+ * ciphertext); lower-case hex without 0x, an "address" field, a random (v4) UUID "id" and
+ * version 3, as geth writes it. *json_out gets the NUL-terminated JSON (one line, no newline),
+ * owned by the caller (free()); NULL on failure. The derived key and every copy are wiped.
+ * Returns OS_OK, or with a reason in err: OS_ERR_INVALID for an invalid key, a NULL argument or
+ * scrypt_log2_n outside OS_KEYSTORE_MIN_LOG2_N..OS_KEYSTORE_MAX_LOG2_N; OS_ERR_TOOBIG for a
+ * password longer than OS_KEYSTORE_MAX_PASSWORD; OS_ERR_NOMEM; OS_ERR_CRYPTO when scrypt or AES
+ * fails.
+ */
+OS_WUR os_err os_keystore_encrypt(char **json_out, const uint8_t priv[OS_SECP_PRIVKEY_LEN],
+                                  const char *password, size_t password_len,
+                                  unsigned scrypt_log2_n, char *err, size_t errcap);
+
 /*
  * Reads a wallet key from the file at path, with the same file checks as os_keyfile_read_secp
  * (a regular file, not a symlink, no group or other mode bits, at most OS_KEYSTORE_MAX bytes):
