@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// The operator CLI (`openseed`, from the devnet's build folder) against the running devnet, with
+// --json so the answers can be checked: the registry's status and its verified peer list, the
+// buyer's channels, ledger and spend, a seller's status and an on-demand settlement (whose claim
+// the chain then shows), and a wrong admin token refused with exit 1 and one line.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import { ROOT, env, escrow, openai, pinned } from "./lib.mjs";
+
+const BIN = path.join(process.env.OPENSEED_BUILD_DIR || path.join(ROOT, "build"), "openseed");
+
+function cli(...args) {
+    const out = execFileSync(BIN, [...args, "--json"], { encoding: "utf8", timeout: 60_000 });
+    return JSON.parse(out);
+}
+
+test("the CLI binary exists", () => {
+    assert.ok(fs.existsSync(BIN), `${BIN} is missing (build the tree first)`);
+});
+
+test("registry status and verified peers", () => {
+    const st = cli("registry", "status", "--registry", env.registry);
+    assert.equal(st.status, "ok");
+    assert.equal(st.active, 2);
+    const peers = cli("peers", "--registry", env.registry, "--service", env.chat).peers;
+    const nodes = peers.map((p) => p.node.toLowerCase()).sort();
+    assert.deepEqual(nodes, env.sellers.map((s) => s.address.toLowerCase()).sort());
+    for (const p of peers)
+        assert.ok(p.offerings.some((o) => o.services.includes(env.chat)));
+});
+
+test("buyer channels, ledger and spend after a paid request", async () => {
+    const seller = env.sellers[0];
+    const r = await openai().chat.completions.create(
+        { model: env.chat, messages: [{ role: "user", content: "cli check" }] }, pinned(seller));
+    assert.equal(r.choices[0].message.content, "echo: cli check");
+    const ch = cli("channels", "list", "--buyer", env.buyer).channels
+        .find((c) => c.seller.toLowerCase() === seller.address.toLowerCase());
+    assert.ok(ch, "a channel to the seller");
+    assert.equal(ch.state, "open");
+    assert.ok(BigInt(ch.consumed) > 0n);
+    const ledger = cli("ledger", "--buyer", env.buyer);
+    assert.ok(ledger.requests.length > 0);
+    const spend = cli("spend", "--buyer", env.buyer);
+    assert.ok(BigInt(spend.total.spent) > 0n);
+});
+
+test("seller status and settle", async () => {
+    const seller = env.sellers[0];
+    const st = cli("seller", "status", "--admin", seller.admin, "--token-file", seller.tokenFile);
+    const chans = st.channels.channels;
+    assert.ok(chans.length > 0);
+    const c = chans[0];
+    const rep = cli("seller", "settle", "--admin", seller.admin, "--token-file", seller.tokenFile,
+                    "--channel", c.channel_id);
+    for (const s of rep.settlements)
+        assert.notEqual(s.status, "failed");
+    const { contract } = escrow();
+    const onchain = await contract.getChannel(c.channel_id);
+    assert.ok(onchain.claimed >= BigInt(c.consumed), "the chain shows the claim");
+});
+
+test("a wrong admin token: exit 1 and one line", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "openseed-cli-"));
+    const bad = path.join(dir, "token");
+    fs.writeFileSync(bad, "not-the-token\n", { mode: 0o600 });
+    const r = spawnSync(BIN, ["seller", "status", "--admin", env.sellers[0].admin,
+                              "--token-file", bad], { encoding: "utf8" });
+    fs.rmSync(dir, { recursive: true, force: true });
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, "");
+    assert.equal(r.stderr.trim().split("\n").length, 1);
+});
