@@ -133,5 +133,10 @@ json_t *by_bdb_ledger_json(by_bdb *b, unsigned limit);
  * and per_seller [{seller, spent, requests}] (a new array). */
 OS_WUR os_err by_bdb_totals(by_bdb *b, uint64_t *spent, uint64_t *deposited, uint64_t *requests,
                             json_t **per_seller);
+/* Finished requests' costs and counts per UTC day since since_day (Unix day number), newest
+ * first, as per_day [{day "YYYY-MM-DD", spent, requests}], and per service, as per_service
+ * [{service, spent, requests}] by name (two new arrays, the caller's). */
+OS_WUR os_err by_bdb_breakdown(by_bdb *b, json_t **per_day, json_t **per_service,
+                               uint64_t since_day);
 
 #endif

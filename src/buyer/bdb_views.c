@@ -2,10 +2,13 @@
 /*
  * The read-only views of buyer.db (bdb.h): the ledger (requests and vouchers, newest first) and
  * the spending totals, each read inside one transaction so its parts agree. Amounts are decimal
- * strings, counts JSON integers, times Unix seconds; sums saturate rather than wrap.
+ * strings, counts JSON integers, times Unix seconds; sums saturate rather than wrap. The spend
+ * breakdown (per UTC day, per service) is summed from the finished requests.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "openseed/json.h"
 
@@ -207,5 +210,141 @@ os_err by_bdb_totals(by_bdb *b, uint64_t *spent, uint64_t *deposited, uint64_t *
         return e;
     }
     *per_seller = per;
+    return OS_OK;
+}
+
+/* Appends {key: name, spent, requests} to arr; false when out of memory. */
+static bool group_put(json_t *arr, const char *key, json_t *name, uint64_t spent, uint64_t n)
+{
+    json_t *o = json_object();
+    if (o == NULL || json_array_append_new(arr, o) != 0) {
+        json_decref(name);
+        return false;
+    }
+    return os_json_put(o, key, name) && os_json_put(o, "spent", os_money_to_json(spent)) &&
+           os_json_put(o, "requests", j_count(n));
+}
+
+static json_t *day_name(int64_t day)
+{
+    char buf[16];
+    time_t t = (time_t)(day * 86400);
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || strftime(buf, sizeof(buf), "%Y-%m-%d", &tm) == 0)
+        return json_string("?");
+    return json_string(buf);
+}
+
+/* Sums are made here, not in SQL: the columns hold unsigned values (bdb_internal.h). Rows come
+ * sorted by the group, so each group is one run of rows. */
+static os_err per_day_view(os_db *db, json_t *arr, uint64_t since_day)
+{
+    sqlite3_stmt *st = os_db_stmt(
+        db, "SELECT COALESCE(finished_at, at) / 86400 AS d, cost FROM requests"
+            " WHERE outcome != 'in_flight' AND COALESCE(finished_at, at) >= ?1 ORDER BY d DESC");
+    int64_t cur = -1;
+    uint64_t spent = 0, n = 0;
+    int rc;
+
+    if (st == NULL)
+        return OS_ERR_INTERNAL;
+    if (since_day > (uint64_t)INT64_MAX / 86400 ||
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)(since_day * 86400)) != SQLITE_OK) {
+        sqlite3_reset(st);
+        return OS_ERR_INVALID;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t d = sqlite3_column_int64(st, 0);
+        if (d != cur && n > 0 && !group_put(arr, "day", day_name(cur), spent, n)) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        if (d != cur) {
+            cur = d;
+            spent = n = 0;
+        }
+        spent = bdb_sat_add(spent, bdb_col_u64(st, 1));
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE && n > 0 && !group_put(arr, "day", day_name(cur), spent, n))
+        rc = SQLITE_NOMEM;
+    return rc == SQLITE_DONE ? OS_OK : rc == SQLITE_NOMEM ? OS_ERR_NOMEM : bdb_sql_err(rc);
+}
+
+static os_err per_service_view(os_db *db, json_t *arr)
+{
+    sqlite3_stmt *st = os_db_stmt(db, "SELECT service, cost FROM requests"
+                                      " WHERE outcome != 'in_flight' ORDER BY service");
+    json_t *cur = NULL;
+    uint64_t spent = 0, n = 0;
+    int rc;
+
+    if (st == NULL)
+        return OS_ERR_INTERNAL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *name = j_text(st, 0);
+        if (name == NULL) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        if (cur == NULL || !json_equal(cur, name)) {
+            if (cur != NULL && !group_put(arr, "service", cur, spent, n)) {
+                cur = NULL;
+                json_decref(name);
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            cur = name;
+            spent = n = 0;
+        } else {
+            json_decref(name);
+        }
+        spent = bdb_sat_add(spent, bdb_col_u64(st, 1));
+        n++;
+    }
+    sqlite3_reset(st);
+    if (cur != NULL) {
+        if (rc == SQLITE_DONE) {
+            if (!group_put(arr, "service", cur, spent, n))
+                rc = SQLITE_NOMEM;
+        } else {
+            json_decref(cur);
+        }
+    }
+    return rc == SQLITE_DONE ? OS_OK : rc == SQLITE_NOMEM ? OS_ERR_NOMEM : bdb_sql_err(rc);
+}
+
+os_err by_bdb_breakdown(by_bdb *b, json_t **per_day, json_t **per_service, uint64_t since_day)
+{
+    json_t *days, *svcs;
+    os_err e;
+
+    if (b == NULL || per_day == NULL || per_service == NULL)
+        return OS_ERR_INVALID;
+    *per_day = *per_service = NULL;
+    days = json_array();
+    svcs = json_array();
+    if (days == NULL || svcs == NULL) {
+        json_decref(days);
+        json_decref(svcs);
+        return OS_ERR_NOMEM;
+    }
+    pthread_mutex_lock(&b->mu);
+    e = os_db_exec(b->db, "BEGIN", NULL, 0);
+    if (e == OS_OK) {
+        e = per_day_view(b->db, days, since_day);
+        if (e == OS_OK)
+            e = per_service_view(b->db, svcs);
+        os_db_rollback(b->db);
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (e != OS_OK) {
+        json_decref(days);
+        json_decref(svcs);
+        return e;
+    }
+    *per_day = days;
+    *per_service = svcs;
     return OS_OK;
 }

@@ -11,7 +11,8 @@
  * and /v1/embeddings, Anthropic's {"type":"error","error":{type,message}} on /v1/messages.
  * The client APIs are relayed by relay.c; /v1/models lists the registries' services; the
  * management JSON (/openseed/v1/ledger, channels, peers, spend) comes from the wallet and the
- * directory, and POST /openseed/v1/channels/{id}/close and …/withdraw end a channel.
+ * directory; POST /openseed/v1/channels opens a channel to a seller now, …/{id}/topup adds to its
+ * deposit, and …/{id}/close and …/withdraw end it.
  */
 #include "internal.h"
 
@@ -24,6 +25,8 @@
 #include "openseed/ct.h"
 #include "openseed/hex.h"
 #include "openseed/json.h"
+#include "openseed/money.h"
+#include "openseed/secp.h"
 
 #include "translate.h"
 
@@ -241,8 +244,107 @@ static void h_spend(void *ctx, const os_http_request *req, os_http_response *res
         reply_json(res, by_wallet_spend_json(b->wallet));
 }
 
+/* The optional (required when need) "amount" of body: micro-USDC in the wire form; false with a
+ * 400 written otherwise. */
+static bool body_amount(os_http_response *res, const json_t *body, bool need, uint64_t *amount)
+{
+    const json_t *a = json_object_get(body, "amount");
+
+    *amount = 0;
+    if (a == NULL && !need)
+        return true;
+    if (a == NULL || os_money_parse_json(amount, a) != OS_OK || *amount == 0) {
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error", "invalid_amount",
+                        "\"amount\" must be micro-USDC above zero as a decimal string");
+        return false;
+    }
+    return true;
+}
+
+/* The answer to a failed by_wallet_open or by_wallet_topup. */
+static void fund_error(os_http_response *res, os_err rc, const char *why)
+{
+    if (rc == OS_ERR_NOTFOUND)
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 404, "invalid_request_error",
+                        "unknown_channel", "no such channel in buyer.db");
+    else if (rc == OS_ERR_INVALID)
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 409, "invalid_request_error",
+                        "channel_state", "%s", why[0] ? why : "not possible in this state");
+    else if (rc == OS_ERR_RANGE)
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error", "budget",
+                        "%s", why[0] ? why : "above the per-channel budget");
+    else
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 502, "api_error", "chain_error", "%s",
+                        why[0] ? why : "the transaction failed");
+}
+
+/* The deposit of channel id as channels_json shows it; the answer's fallback is `dflt`. */
+static json_t *channel_deposit(by_buyer *b, const char *hex, uint64_t dflt)
+{
+    json_t *all = by_wallet_channels_json(b->wallet), *c, *dep = NULL;
+    size_t i;
+
+    json_array_foreach(json_object_get(all, "channels"), i, c)
+    {
+        const char *id = json_string_value(json_object_get(c, "channel_id"));
+        if (id != NULL && strcasecmp(id, hex) == 0) {
+            dep = json_incref(json_object_get(c, "deposit"));
+            break;
+        }
+    }
+    json_decref(all);
+    return dep != NULL ? dep : os_money_to_json(dflt);
+}
+
+/* POST /openseed/v1/channels {"seller":"0x…","amount":"…"?}: opens a channel to seller now (409
+ * with the id when one is open). Waits for the transaction. */
+static void h_channel_open(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    by_buyer *b = ctx;
+    const char *seller_s;
+    char why[256] = "", hex[OS_HEX_LEN(32)], sel[OS_ADDRESS_STR_LEN];
+    uint8_t seller[20], id[32];
+    uint64_t amount;
+    json_t *body = NULL;
+    os_err rc;
+
+    if (!admitted(b, req, res, BY_CLIENT_OPENAI_CHAT) ||
+        !body_json(req, res, BY_CLIENT_OPENAI_CHAT, &body))
+        return;
+    seller_s = json_string_value(json_object_get(body, "seller"));
+    if (seller_s == NULL || os_eip55_parse(seller, seller_s) != OS_OK) {
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error",
+                        "invalid_seller", "\"seller\" must be a 0x address (EIP-55 if mixed case)");
+        json_decref(body);
+        return;
+    }
+    if (!body_amount(res, body, false, &amount)) {
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    rc = by_wallet_open(b->wallet, id, seller, amount, why, sizeof(why));
+    if ((rc == OS_OK || rc == OS_ERR_EXISTS) && os_hex_encode(hex, sizeof(hex), id, 32, 1) != OS_OK)
+        rc = OS_ERR_INTERNAL;
+    os_eip55_format(sel, seller);
+    if (rc == OS_OK) {
+        reply_json(res, json_pack("{s:s,s:s,s:o}", "channel_id", hex, "seller", sel, "deposit",
+                                  channel_deposit(b, hex, amount)));
+    } else if (rc == OS_ERR_EXISTS) {
+        json_t *v = json_pack("{s:{s:s,s:s,s:s,s:s},s:s}", "error", "message",
+                              "a channel to this seller is already open", "type",
+                              "invalid_request_error", "code", "channel_exists", "param", "seller",
+                              "channel_id", hex);
+        if (v == NULL || os_http_res_json(res, 409, v) != OS_OK)
+            os_http_res_error(res, 500, "api_error", NULL, "out of memory");
+    } else {
+        fund_error(res, rc, why);
+    }
+}
+
 /* POST /openseed/v1/channels/{channel_id}/close or …/withdraw: the payer's requestClose, and the
- * refund once the grace period is over. They wait for the transaction. */
+ * refund once the grace period is over; …/topup {"amount":"…"} adds to the deposit. They wait
+ * for the transaction. */
 static void h_channel_cmd(void *ctx, const os_http_request *req, os_http_response *res)
 {
     by_buyer *b = ctx;
@@ -256,9 +358,10 @@ static void h_channel_cmd(void *ctx, const os_http_request *req, os_http_respons
     if (!admitted(b, req, res, BY_CLIENT_OPENAI_CHAT))
         return;
     if (slash == NULL || (size_t)(slash - rest) != 66 ||
-        (strcmp(slash, "/close") != 0 && strcmp(slash, "/withdraw") != 0)) {
+        (strcmp(slash, "/close") != 0 && strcmp(slash, "/withdraw") != 0 &&
+         strcmp(slash, "/topup") != 0)) {
         by_client_error(res, BY_CLIENT_OPENAI_CHAT, 404, "invalid_request_error", "not_found",
-                        "use POST /openseed/v1/channels/0x…/close or …/withdraw");
+                        "use POST /openseed/v1/channels/0x…/close, …/withdraw or …/topup");
         return;
     }
     memcpy(hex, rest, 66);
@@ -266,6 +369,22 @@ static void h_channel_cmd(void *ctx, const os_http_request *req, os_http_respons
     if (strncmp(hex, "0x", 2) != 0 || os_hex_decode_exact(id, 32, hex) != OS_OK) {
         by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error",
                         "invalid_channel", "the channel id must be 0x and 64 hex digits");
+        return;
+    }
+    if (strcmp(slash, "/topup") == 0) {
+        json_t *body = NULL;
+        uint64_t amount;
+        bool ok = body_json(req, res, BY_CLIENT_OPENAI_CHAT, &body) &&
+                  body_amount(res, body, true, &amount);
+        json_decref(body);
+        if (!ok)
+            return;
+        rc = by_wallet_topup(b->wallet, id, amount, why, sizeof(why));
+        if (rc == OS_OK)
+            reply_json(res, json_pack("{s:s,s:o}", "channel_id", hex, "deposit",
+                                      channel_deposit(b, hex, 0)));
+        else
+            fund_error(res, rc, why);
         return;
     }
     close = strcmp(slash, "/close") == 0;
@@ -314,6 +433,7 @@ const os_http_route by_routes[] = {
     {"GET", "/v1/models", h_models, 1},
     {"GET", "/openseed/v1/ledger", h_ledger, 1},
     {"GET", "/openseed/v1/channels", h_channels, 1},
+    {"POST", "/openseed/v1/channels", h_channel_open, 1},
     {"POST", "/openseed/v1/channels/*", h_channel_cmd, 1},
     {"GET", "/openseed/v1/peers", h_peers, 1},
     {"GET", "/openseed/v1/spend", h_spend, 1},

@@ -460,13 +460,18 @@ json_t *by_wallet_ledger_json(by_wallet *w, unsigned limit)
 
 json_t *by_wallet_spend_json(by_wallet *w)
 {
-    uint64_t spent, deposited, requests, today, flight;
-    json_t *root, *per = NULL, *t, *tot;
+    uint64_t spent, deposited, requests, today, flight, day0 = by_w_today();
+    json_t *root, *per = NULL, *days = NULL, *svcs = NULL, *t, *tot;
 
     if (w == NULL)
         return NULL;
     if (by_bdb_totals(w->db, &spent, &deposited, &requests, &per) != OS_OK)
         return NULL;
+    /* the last 30 UTC days, today included */
+    if (by_bdb_breakdown(w->db, &days, &svcs, day0 >= 29 ? day0 - 29 : 0) != OS_OK) {
+        json_decref(per);
+        return NULL;
+    }
     pthread_mutex_lock(&w->mu);
     by_w_day_roll_locked(w);
     today = w->day_spent;
@@ -475,6 +480,8 @@ json_t *by_wallet_spend_json(by_wallet *w)
     root = json_object();
     if (root == NULL) {
         json_decref(per);
+        json_decref(days);
+        json_decref(svcs);
         return NULL;
     }
     t = os_json_child(root, "today", json_object());
@@ -486,10 +493,24 @@ json_t *by_wallet_spend_json(by_wallet *w)
         !os_json_put(tot, "deposited", os_money_to_json(deposited)) ||
         !os_json_put(tot, "requests", os_json_u64(requests))) {
         json_decref(per);
+        json_decref(days);
+        json_decref(svcs);
         json_decref(root);
         return NULL;
     }
+    /* os_json_put takes its value whether or not it succeeds */
     if (!os_json_put(root, "per_seller", per)) {
+        json_decref(days);
+        json_decref(svcs);
+        json_decref(root);
+        return NULL;
+    }
+    if (!os_json_put(root, "per_day", days)) {
+        json_decref(svcs);
+        json_decref(root);
+        return NULL;
+    }
+    if (!os_json_put(root, "per_service", svcs)) {
         json_decref(root);
         return NULL;
     }

@@ -117,6 +117,21 @@ OS_WUR os_err by_wallet_repay(by_wallet *w, by_payment *p, by_refusal *kind, cha
 void by_wallet_done(by_wallet *w, by_payment *p, const os_infer_final *f, const char *outcome,
                     uint64_t latency_ms, uint64_t ttft_ms);
 
+/*
+ * Management: opens a channel to seller now, as the first pay would (fresh keys, row committed
+ * first, through the seller's slot so it cannot race a pay), with amount micro-USDC (0 = the
+ * configured deposit; above budget_channel: OS_ERR_RANGE). channel_id gets the new channel's id,
+ * or with OS_ERR_EXISTS the id of the open channel this seller already has. A channel that is
+ * closing is replaced for new requests. Waits for the transaction; chain failures as
+ * by_wallet_pay's (the reason in *why).
+ */
+OS_WUR os_err by_wallet_open(by_wallet *w, uint8_t channel_id[32], const uint8_t seller[20],
+                             uint64_t amount, char *why, size_t whycap);
+/* Management: adds amount (> 0) micro-USDC to an open channel (approve + topUp), within
+ * budget_channel (OS_ERR_RANGE). OS_ERR_NOTFOUND for an unknown channel, OS_ERR_INVALID for one
+ * not open. Waits for the transaction. */
+OS_WUR os_err by_wallet_topup(by_wallet *w, const uint8_t channel_id[32], uint64_t amount,
+                              char *why, size_t whycap);
 /* Management: payer's requestClose on a channel, and withdraw after the grace. */
 OS_WUR os_err by_wallet_close(by_wallet *w, const uint8_t channel_id[32], char *why,
                               size_t whycap);
@@ -131,7 +146,10 @@ json_t *by_wallet_channels_json(by_wallet *w);
  * nonce, cumulative, at}]} newest first, at most limit of each. */
 json_t *by_wallet_ledger_json(by_wallet *w, unsigned limit);
 /* {"today":{"spent","in_flight","budget"},"total":{"spent","deposited","requests"},
- * "per_seller":[{seller, spent, requests}]}. */
+ * "per_seller":[{seller, spent, requests}],"per_day":[{day "YYYY-MM-DD", spent, requests}] (the
+ * last 30 UTC days with finished requests, newest first),"per_service":[{service, spent,
+ * requests}]}: per_day and per_service sum the finished requests' costs (adjustments learnt
+ * from invoices are in total and per_seller only). */
 json_t *by_wallet_spend_json(by_wallet *w);
 
 #endif

@@ -157,7 +157,8 @@ static void drop(by_wallet *w, by_chan *ch)
     by_w_chan_wipe(ch);
 }
 
-os_err by_w_open(by_wallet *w, by_chan **out, const uint8_t seller[20], char *why, size_t whycap)
+os_err by_w_open(by_wallet *w, by_chan **out, const uint8_t seller[20], uint64_t amount,
+                 char *why, size_t whycap)
 {
     by_bdb_channel *row;
     os_cred_secret *cred = NULL;
@@ -167,11 +168,12 @@ os_err by_w_open(by_wallet *w, by_chan **out, const uint8_t seller[20], char *wh
     os_escrow_event ev;
     os_channel_state st;
     by_chan *ch = NULL;
-    uint64_t amount = w->cfg.deposit;
     bool approve_failed;
     os_err e;
 
     *out = NULL;
+    if (amount == 0)
+        amount = w->cfg.deposit;
     if (w->cfg.budget_channel != 0 && amount > w->cfg.budget_channel)
         amount = w->cfg.budget_channel;
     row = sodium_malloc(sizeof(*row));
@@ -599,4 +601,152 @@ os_err by_wallet_withdraw(by_wallet *w, const uint8_t channel_id[32], char *why,
         by_w_log(w, OS_LOG_ERROR, "cannot record a withdrawal", ch->id, "error", os_strerror(e));
     by_w_log(w, OS_LOG_INFO, "channel withdrawn", ch->id, NULL, NULL);
     return OS_OK;
+}
+
+/* ---- opening and topping up on command ---------------------------------------------------- */
+
+/* Ends by_wallet_open's busy period: a new channel replaces the slot's when that one is not
+ * usable any more (closing or gone), and a failure is told to the pays that waited, as the pay
+ * path's own opens do. */
+static void slot_leave_open(by_slot *s, by_chan *nc, os_err e, const char *why)
+{
+    pthread_mutex_lock(&s->mu);
+    s->busy = false;
+    s->gen++;
+    if (nc != NULL) {
+        bool take = s->cur == NULL;
+        if (!take) {
+            pthread_mutex_lock(&s->cur->mu);
+            take = s->cur->dropped || s->cur->state != BY_CHAN_OPEN;
+            pthread_mutex_unlock(&s->cur->mu);
+        }
+        if (take)
+            s->cur = nc;
+    }
+    if (e != OS_OK) {
+        s->fail_gen = s->gen;
+        snprintf(s->last_why, sizeof(s->last_why), "%s", why);
+    }
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+os_err by_wallet_open(by_wallet *w, uint8_t channel_id[32], const uint8_t seller[20],
+                      uint64_t amount, char *why, size_t whycap)
+{
+    char dummy[8], reason[BY_WHY_MAX] = "";
+    by_slot *s;
+    by_chan *c, *nc = NULL;
+    by_chan_state st = BY_CHAN_CLOSED;
+    bool verified = false;
+    os_err e = OS_OK;
+
+    if (why == NULL || whycap == 0) {
+        why = dummy;
+        whycap = sizeof(dummy);
+    }
+    why[0] = '\0';
+    if (w == NULL || channel_id == NULL || seller == NULL) {
+        snprintf(why, whycap, "internal error");
+        return OS_ERR_INVALID;
+    }
+    if (w->cfg.budget_channel != 0 && amount > w->cfg.budget_channel) {
+        snprintf(why, whycap, "budget_channel: the amount is above the per-channel cap");
+        return OS_ERR_RANGE;
+    }
+    if ((s = by_w_slot_get(w, seller)) == NULL) {
+        snprintf(why, whycap, "out of memory");
+        return OS_ERR_NOMEM;
+    }
+    /* the pay path's slot: a pay for this seller waits for this open and then uses it */
+    slot_enter(s);
+    pthread_mutex_lock(&s->mu);
+    c = s->cur;
+    pthread_mutex_unlock(&s->mu);
+    if (c != NULL) {
+        pthread_mutex_lock(&c->mu);
+        st = c->dropped ? BY_CHAN_CLOSED : c->state;
+        verified = c->verified;
+        pthread_mutex_unlock(&c->mu);
+        /* one loaded from buyer.db is believed only once the chain confirmed it */
+        if (st == BY_CHAN_OPENING)
+            e = by_w_resolve(w, c, reason, sizeof(reason));
+        else if (st == BY_CHAN_OPEN && !verified)
+            e = by_w_verify(w, c, reason, sizeof(reason));
+        if (e == OS_OK) {
+            pthread_mutex_lock(&c->mu);
+            st = c->dropped ? BY_CHAN_CLOSED : c->state;
+            pthread_mutex_unlock(&c->mu);
+        }
+        if (e == OS_OK && st == BY_CHAN_OPEN) {
+            memcpy(channel_id, c->id, 32);
+            snprintf(why, whycap, "a channel to this seller is already open");
+            slot_leave_open(s, NULL, OS_OK, "");
+            return OS_ERR_EXISTS;
+        }
+    }
+    if (e == OS_OK)
+        e = by_w_open(w, &nc, seller, amount, reason, sizeof(reason));
+    if (e == OS_OK)
+        memcpy(channel_id, nc->id, 32);
+    slot_leave_open(s, nc, e, reason);
+    if (e != OS_OK)
+        snprintf(why, whycap, "%s", reason);
+    return e;
+}
+
+os_err by_wallet_topup(by_wallet *w, const uint8_t channel_id[32], uint64_t amount, char *why,
+                       size_t whycap)
+{
+    char dummy[8];
+    by_chan *ch;
+    uint64_t dep, after, newdep = 0;
+    os_err e;
+
+    if (why == NULL || whycap == 0) {
+        why = dummy;
+        whycap = sizeof(dummy);
+    }
+    why[0] = '\0';
+    if (w == NULL || channel_id == NULL || amount == 0) {
+        snprintf(why, whycap, amount == 0 ? "the amount must be above zero" : "internal error");
+        return OS_ERR_INVALID;
+    }
+    if ((ch = by_w_chan_find(w, channel_id)) == NULL) {
+        snprintf(why, whycap, "no such channel");
+        return OS_ERR_NOTFOUND;
+    }
+    pthread_mutex_lock(&ch->mu);
+    /* one top-up per channel at a time, shared with the pay path's automatic ones */
+    while (ch->topping)
+        pthread_cond_wait(&ch->cv, &ch->mu);
+    if (ch->dropped || ch->state != BY_CHAN_OPEN) {
+        by_chan_state st = ch->state;
+        bool gone = ch->dropped;
+        pthread_mutex_unlock(&ch->mu);
+        snprintf(why, whycap, "the channel is %s", gone ? "gone" : by_chan_state_name(st));
+        return OS_ERR_INVALID;
+    }
+    dep = ch->deposit;
+    if (os_money_add(&after, dep, amount) != OS_OK ||
+        (w->cfg.budget_channel != 0 && after > w->cfg.budget_channel)) {
+        pthread_mutex_unlock(&ch->mu);
+        snprintf(why, whycap,
+                 "budget_channel: a deposit of %" PRIu64 " + %" PRIu64
+                 " micro-USDC is above the per-channel cap of %" PRIu64,
+                 dep, amount, w->cfg.budget_channel);
+        return OS_ERR_RANGE;
+    }
+    ch->topping = true;
+    pthread_mutex_unlock(&ch->mu);
+    e = by_w_topup(w, ch, amount, &newdep, why, whycap);
+    pthread_mutex_lock(&ch->mu);
+    ch->topping = false;
+    if (e == OS_OK && newdep > ch->deposit)
+        ch->deposit = newdep;
+    if (e == OS_OK)
+        ch->topup_after_ms = 0;
+    pthread_cond_broadcast(&ch->cv);
+    pthread_mutex_unlock(&ch->mu);
+    return e;
 }

@@ -121,10 +121,10 @@ void by_w_log(const by_wallet *w, os_log_level lvl, const char *msg, const uint8
 /* ---- wallet_chain.c ---- */
 
 /* Opens a channel to seller with a fresh signer key and credential (row committed as opening
- * first). OS_OK: *out is the open channel, added to the wallet. On failure *out is non-NULL only
+ * first), funded with amount (0 = cfg.deposit, cut to budget_channel). OS_OK: *out is the open channel, added to the wallet. On failure *out is non-NULL only
  * when the open may still have happened (the row stays opening, for by_w_resolve). */
-OS_WUR os_err by_w_open(by_wallet *w, by_chan **out, const uint8_t seller[20], char *why,
-                        size_t whycap);
+OS_WUR os_err by_w_open(by_wallet *w, by_chan **out, const uint8_t seller[20], uint64_t amount,
+                        char *why, size_t whycap);
 /* Tops ch up by amount; *deposit gets the new total. No lock held by the caller. */
 OS_WUR os_err by_w_topup(by_wallet *w, by_chan *ch, uint64_t amount, uint64_t *deposit, char *why,
                          size_t whycap);

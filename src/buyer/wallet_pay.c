@@ -181,7 +181,7 @@ static os_err slot_channel(by_wallet *w, by_chan **out, by_refusal *kind, char *
         else if (c != NULL && st == BY_CHAN_OPENING)
             e = by_w_resolve(w, c, reason, sizeof(reason));
         else
-            e = by_w_open(w, &nc, seller, reason, sizeof(reason));
+            e = by_w_open(w, &nc, seller, 0, reason, sizeof(reason));
 
         pthread_mutex_lock(&s->mu);
         s->busy = false;

@@ -4,12 +4,17 @@
  * (/healthz), `peers` (the registry's listing, every record's signature checked here before it is
  * shown), the buyer's management API (`channels`, `ledger`, `spend`) and the seller's admin API
  * (`seller status|settle`, with the bearer token read from a 0600 file). Each prints the answer for
- * a person, or with --json as JSON.
+ * a person, or with --json as JSON. While a command waits on a chain transaction (channels open,
+ * topup, close, withdraw; seller settle) and stderr is a terminal, a helper thread keeps one
+ * progress line there ("waiting for the transaction… 3s"), cleared before the answer.
  */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -28,6 +33,7 @@
 
 typedef struct net_opts {
     char *url, *service, *token_file, *channel, *since, *seller;
+    char *to_seller, *amount; /* channels open / topup (not query parameters) */
     bool json;
 } net_opts;
 
@@ -58,6 +64,29 @@ static const os_cfg_entry peers_entries[] = {
     E_JSON,
 };
 static const os_cfg_entry buyer_entries[] = {E_BUYER, E_JSON};
+static const os_cfg_entry open_entries[] = {
+    E_BUYER,
+    {.name = "seller",
+     .type = OS_CFG_STRING,
+     .offset = offsetof(net_opts, to_seller),
+     .meta = "ADDRESS",
+     .help = "the seller to open a channel to (0x + 40 hex)"},
+    {.name = "amount",
+     .type = OS_CFG_STRING,
+     .offset = offsetof(net_opts, amount),
+     .meta = "USDC",
+     .help = "the deposit in USDC (\"5\", \"1.25\"); default: the buyer's configured deposit"},
+    E_JSON,
+};
+static const os_cfg_entry topup_entries[] = {
+    E_BUYER,
+    {.name = "amount",
+     .type = OS_CFG_STRING,
+     .offset = offsetof(net_opts, amount),
+     .meta = "USDC",
+     .help = "how much to add, in USDC (\"5\", \"1.25\")"},
+    E_JSON,
+};
 static const os_cfg_entry ledger_entries[] = {
     E_BUYER,
     {.name = "since",
@@ -113,6 +142,13 @@ static const os_cfg_program channels_cmd_prog =
          "close: asks the escrow to close channel ID; withdraw: takes back its refund after the "
          "grace period.",
          "openseed channels close|withdraw ID [--buyer URL] [--json]", buyer_entries);
+static const os_cfg_program channels_open_prog =
+    PROG("channels open", "Opens a payment channel to a seller now (waits for the transaction).",
+         "openseed channels open --seller ADDRESS [--amount USDC] [--buyer URL] [--json]",
+         open_entries);
+static const os_cfg_program channels_topup_prog =
+    PROG("channels topup", "Adds USDC to channel ID's deposit (waits for the transaction).",
+         "openseed channels topup ID --amount USDC [--buyer URL] [--json]", topup_entries);
 static const os_cfg_program ledger_prog =
     PROG("ledger", "Shows the buyer's requests and vouchers.",
          "openseed ledger [--since T] [--seller ADDRESS] [--buyer URL] [--json]", ledger_entries);
@@ -151,6 +187,88 @@ static int add_query(char *url, const char *cmd, const char *key, const char *va
     return 0;
 }
 
+/* ---------------------------------------------------------------- progress */
+
+/* The progress line's thread and how to stop it. */
+typedef struct progress {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop, running;
+} progress;
+
+static void *progress_main(void *arg)
+{
+    progress *p = arg;
+    struct timespec t0, now, until;
+    long secs = 0;
+
+    clock_gettime(CLOCK_REALTIME, &t0);
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        fprintf(stderr, "\rwaiting for the transaction\xe2\x80\xa6 %lds", secs);
+        fflush(stderr);
+        until = t0;
+        until.tv_sec += secs + 1;
+        while (!p->stop && pthread_cond_timedwait(&p->cv, &p->mu, &until) == 0)
+            ;
+        clock_gettime(CLOCK_REALTIME, &now);
+        secs = (long)(now.tv_sec - t0.tv_sec);
+    }
+    pthread_mutex_unlock(&p->mu);
+    fputs("\r\033[K", stderr); /* clear the line */
+    fflush(stderr);
+    return NULL;
+}
+
+/* Starts the progress line when stderr is a terminal; otherwise does nothing. */
+static void progress_start(progress *p)
+{
+    memset(p, 0, sizeof(*p));
+    if (!isatty(STDERR_FILENO))
+        return;
+    if (pthread_mutex_init(&p->mu, NULL) != 0)
+        return;
+    if (pthread_cond_init(&p->cv, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        return;
+    }
+    if (pthread_create(&p->th, NULL, progress_main, p) != 0) {
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+        return;
+    }
+    p->running = true;
+}
+
+/* Stops the progress line and clears it. */
+static void progress_stop(progress *p)
+{
+    if (!p->running)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->th, NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    p->running = false;
+}
+
+/* cl_http_json for a request that waits on a chain transaction: with the progress line. */
+static int http_json_tx(json_t **out, const char *cmd, const char *method, const char *url,
+                        const json_t *body, const char *bearer)
+{
+    progress p;
+    int rc;
+
+    progress_start(&p);
+    rc = cl_http_json(out, cmd, method, url, body, bearer);
+    progress_stop(&p);
+    return rc;
+}
+
 static void print_answer(const net_opts *o, const json_t *v)
 {
     if (o->json)
@@ -159,9 +277,9 @@ static void print_answer(const net_opts *o, const json_t *v)
         cl_print_human(v);
 }
 
-/* GET or POST base+path and print the answer. */
+/* GET or POST base+path and print the answer; tx: it waits on a chain transaction. */
 static int simple(const net_opts *o, const char *cmd, const char *method, const char *path,
-                  const json_t *body, const char *bearer)
+                  const json_t *body, const char *bearer, bool tx)
 {
     char url[URL_CAP];
     json_t *ans = NULL;
@@ -172,7 +290,7 @@ static int simple(const net_opts *o, const char *cmd, const char *method, const 
         return CL_EXIT_FAIL;
     if (o->seller != NULL && add_query(url, cmd, "seller", o->seller) != 0)
         return CL_EXIT_FAIL;
-    if (cl_http_json(&ans, cmd, method, url, body, bearer) != 0)
+    if ((tx ? http_json_tx : cl_http_json)(&ans, cmd, method, url, body, bearer) != 0)
         return CL_EXIT_FAIL;
     print_answer(o, ans);
     json_decref(ans);
@@ -372,17 +490,67 @@ static bool channel_id_ok(const char *s)
 static int get_run(const net_opts *o, void *ud)
 {
     const char *const *what = ud; /* {cmd, path} */
-    return simple(o, what[0], "GET", what[1], NULL, NULL);
+    return simple(o, what[0], "GET", what[1], NULL, NULL, false);
+}
+
+/* The --amount of o as micro-USDC in the wire form into body; 0, or the usage error's status. */
+static int amount_put(json_t *body, const net_opts *o, const os_cfg_program *prog)
+{
+    char wire[OS_MONEY_UNITS_LEN];
+    uint64_t micro = 0;
+
+    if (os_usdc_parse(&micro, o->amount) != OS_OK || micro == 0)
+        return cl_usage_error(prog->name + strlen("openseed "), prog->usage,
+                              "--amount takes USDC above zero, at most 6 decimals (\"1.25\")");
+    if (os_money_format_units(wire, sizeof(wire), micro) != OS_OK ||
+        json_object_set_new(body, "amount", json_string(wire)) != 0)
+        return cl_fail(prog->name + strlen("openseed "), "out of memory");
+    return 0;
 }
 
 static int channel_cmd_run(const net_opts *o, void *ud)
 {
     const char *const *what = ud; /* {action, id} */
     char path[160], cmd[32];
+    json_t *body = NULL;
+    int st;
 
     snprintf(cmd, sizeof(cmd), "channels %s", what[0]);
     snprintf(path, sizeof(path), "/openseed/v1/channels/%s/%s", what[1], what[0]);
-    return simple(o, cmd, "POST", path, NULL, NULL);
+    if (strcmp(what[0], "topup") == 0) {
+        if (o->amount == NULL)
+            return cl_usage_error(cmd, channels_topup_prog.usage, "needs --amount USDC");
+        if ((body = json_object()) == NULL)
+            return cl_fail(cmd, "out of memory");
+        if ((st = amount_put(body, o, &channels_topup_prog)) != 0) {
+            json_decref(body);
+            return st;
+        }
+    }
+    st = simple(o, cmd, "POST", path, body, NULL, true);
+    json_decref(body);
+    return st;
+}
+
+static int channel_open_run(const net_opts *o, void *ud)
+{
+    uint8_t addr[20];
+    json_t *body;
+    int st;
+    (void)ud;
+
+    if (o->to_seller == NULL || os_eip55_parse(addr, o->to_seller) != OS_OK)
+        return cl_usage_error("channels open", channels_open_prog.usage,
+                              "needs --seller 0x + 40 hex digits (EIP-55 if mixed case)");
+    if ((body = json_pack("{s:s}", "seller", o->to_seller)) == NULL)
+        return cl_fail("channels open", "out of memory");
+    if (o->amount != NULL && (st = amount_put(body, o, &channels_open_prog)) != 0) {
+        json_decref(body);
+        return st;
+    }
+    st = simple(o, "channels open", "POST", "/openseed/v1/channels", body, NULL, true);
+    json_decref(body);
+    return st;
 }
 
 int cl_channels_main(int argc, char **argv)
@@ -390,31 +558,42 @@ int cl_channels_main(int argc, char **argv)
     static const char *const list[] = {"channels list", "/openseed/v1/channels"};
     const char *what[2];
 
+    const os_cfg_program *prog = &channels_cmd_prog;
+
     if (argc < 2) {
-        fprintf(stderr, "usage: openseed channels list|close ID|withdraw ID [OPTIONS]\n");
+        fprintf(stderr, "usage: openseed channels list|open|topup ID|close ID|withdraw ID "
+                        "[OPTIONS]\n");
         return CL_EXIT_USAGE;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        printf("usage: openseed channels list|close ID|withdraw ID [--buyer URL] [--json]\n\n"
-               "  list       the buyer's channels\n"
-               "  close ID   the payer's requestClose on channel ID\n"
-               "  withdraw   the refund of a closed channel after the grace period\n");
+        printf("usage: openseed channels list|open|topup ID|close ID|withdraw ID [--buyer URL] "
+               "[--json]\n\n"
+               "  list                        the buyer's channels\n"
+               "  open --seller ADDRESS       open a channel to a seller now [--amount USDC]\n"
+               "  topup ID --amount USDC      add USDC to channel ID's deposit\n"
+               "  close ID                    the payer's requestClose on channel ID\n"
+               "  withdraw ID                 the refund of a closed channel after the grace "
+               "period\n");
         return CL_EXIT_OK;
     }
     if (strcmp(argv[1], "list") == 0)
         return with_opts(&channels_list_prog, argc - 1, argv + 1, get_run, (void *)list);
-    if (strcmp(argv[1], "close") != 0 && strcmp(argv[1], "withdraw") != 0)
+    if (strcmp(argv[1], "open") == 0)
+        return with_opts(&channels_open_prog, argc - 1, argv + 1, channel_open_run, NULL);
+    if (strcmp(argv[1], "topup") == 0)
+        prog = &channels_topup_prog;
+    else if (strcmp(argv[1], "close") != 0 && strcmp(argv[1], "withdraw") != 0)
         return cl_usage_error("channels", channels_cmd_prog.usage, "unknown action");
     if (argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0))
-        return with_opts(&channels_cmd_prog, argc - 1, argv + 1, get_run, NULL);
+        return with_opts(prog, argc - 1, argv + 1, get_run, NULL);
     if (argc < 3 || !channel_id_ok(argv[2]))
-        return cl_usage_error("channels", channels_cmd_prog.usage,
+        return cl_usage_error("channels", prog->usage,
                               "needs a channel ID (0x + 64 hex digits) after the action");
     what[0] = argv[1];
     what[1] = argv[2];
     /* The ID is not an option: hand the loader the action word as argv[0] and the rest. */
     argv[2] = argv[1];
-    return with_opts(&channels_cmd_prog, argc - 2, argv + 2, channel_cmd_run, what);
+    return with_opts(prog, argc - 2, argv + 2, channel_cmd_run, what);
 }
 
 int cl_ledger_main(int argc, char **argv)
@@ -464,7 +643,7 @@ static int seller_run(const net_opts *o, void *ud)
     } else {
         body = o->channel != NULL ? json_pack("{s:s}", "channel_id", o->channel) : json_object();
         if (body != NULL && join(url, "seller settle", o->url, "/admin/v1/settle") == 0 &&
-            cl_http_json(&a, "seller settle", "POST", url, body, token) == 0) {
+            http_json_tx(&a, "seller settle", "POST", url, body, token) == 0) {
             print_answer(o, a);
             st = CL_EXIT_OK;
         } else if (body == NULL) {

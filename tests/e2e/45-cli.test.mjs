@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The operator CLI (`openseed`, from the devnet's build folder) against the running devnet, with
 // --json so the answers can be checked: the registry's status and its verified peer list, the
-// buyer's channels, ledger and spend, a seller's status and an on-demand settlement (whose claim
+// buyer's channels, ledger and spend, a channel top-up (the chain's deposit grows by exactly the
+// amount), a seller's status and an on-demand settlement (whose claim
 // the chain then shows), and a wrong admin token refused with exit 1 and one line.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -48,6 +49,33 @@ test("buyer channels, ledger and spend after a paid request", async () => {
     assert.ok(ledger.requests.length > 0);
     const spend = cli("spend", "--buyer", env.buyer);
     assert.ok(BigInt(spend.total.spent) > 0n);
+});
+
+test("channels topup and open: the chain deposit grows by 1 USDC", async () => {
+    const seller = env.sellers[0];
+    const ch = cli("channels", "list", "--buyer", env.buyer).channels
+        .find((c) => c.seller.toLowerCase() === seller.address.toLowerCase() && c.state === "open");
+    assert.ok(ch, "an open channel to the seller");
+    const { contract } = escrow();
+    const before = (await contract.getChannel(ch.channel_id)).deposit;
+    // stderr is a pipe here: no progress line may appear on it
+    const r = spawnSync(BIN, ["channels", "topup", ch.channel_id, "--amount", "1", "--buyer",
+                              env.buyer, "--json"], { encoding: "utf8", timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, "");
+    const rep = JSON.parse(r.stdout);
+    assert.equal(rep.channel_id, ch.channel_id);
+    const after = (await contract.getChannel(ch.channel_id)).deposit;
+    assert.equal(after - before, 1_000_000n);
+    assert.equal(BigInt(rep.deposit), after);
+    // one is open already: exit 1, one line
+    const o = spawnSync(BIN, ["channels", "open", "--seller", seller.address, "--buyer", env.buyer],
+                        { encoding: "utf8", timeout: 60_000 });
+    assert.equal(o.status, 1);
+    assert.equal(o.stderr.trim().split("\n").length, 1);
+    const spend = cli("spend", "--buyer", env.buyer);
+    assert.ok(spend.per_service.some((s) => s.service === env.chat && s.requests > 0));
+    assert.ok(spend.per_day.length >= 1);
 });
 
 test("seller status and settle", async () => {

@@ -756,6 +756,83 @@ static void test_registry_down_warm_cache(void **state)
     assert_int_equal(R.status, 200);
 }
 
+/* POST /openseed/v1/channels (409 with the id when B already has one) and …/{id}/topup: the
+ * deposit on chain grows by exactly the amount; spend shows the requests per service. */
+static void test_open_topup_spend(void **state)
+{
+    char body[128], path[160], id[67] = "";
+    uint8_t cid[32];
+    os_channel_state before, after;
+    os_chain_error err;
+    json_t *j;
+    bool echo = false;
+    (void)state;
+
+    snprintf(body, sizeof(body), "{\"seller\":\"%s\"}", fx.b_hex);
+    post(&R, "/openseed/v1/channels", body, NULL, NULL);
+    assert_true(R.status == 200 || R.status == 409);
+    j = body_json(&R);
+    assert_non_null(j);
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(j, "channel_id")));
+    if (R.status == 200)
+        assert_string_equal(json_string_value(json_object_get(j, "seller")), fx.b_hex);
+    json_decref(j);
+    assert_int_equal(os_hex_decode_exact(cid, 32, id), OS_OK);
+    /* opened (or found) once: asking again is a 409 with the same id */
+    post(&R, "/openseed/v1/channels", body, NULL, NULL);
+    assert_int_equal(R.status, 409);
+    j = body_json(&R);
+    assert_string_equal(json_string_value(json_object_get(j, "channel_id")), id);
+    json_decref(j);
+    /* bad bodies */
+    post(&R, "/openseed/v1/channels", "{\"seller\":\"0x12\"}", NULL, NULL);
+    assert_int_equal(R.status, 400);
+    snprintf(body, sizeof(body), "{\"seller\":\"%s\",\"amount\":1}", fx.b_hex);
+    post(&R, "/openseed/v1/channels", body, NULL, NULL);
+    assert_int_equal(R.status, 400); /* amounts are strings */
+
+    assert_int_equal(os_escrow_get_channel(fx.d.ch, &before, &err, fx.d.escrow, cid), OS_OK);
+    snprintf(path, sizeof(path), "/openseed/v1/channels/%s/topup", id);
+    post(&R, path, "{\"amount\":\"0\"}", NULL, NULL);
+    assert_int_equal(R.status, 400);
+    post(&R, path, "{}", NULL, NULL);
+    assert_int_equal(R.status, 400);
+    post(&R, path, "{\"amount\":\"1000000\"}", NULL, NULL);
+    assert_int_equal(R.status, 200);
+    assert_int_equal(os_escrow_get_channel(fx.d.ch, &after, &err, fx.d.escrow, cid), OS_OK);
+    assert_true(after.deposit == before.deposit + 1000000);
+    j = body_json(&R);
+    assert_string_equal(json_string_value(json_object_get(j, "channel_id")), id);
+    {
+        uint64_t dep = 0;
+        assert_int_equal(os_money_parse_json(&dep, json_object_get(j, "deposit")), OS_OK);
+        assert_true(dep == after.deposit);
+    }
+    json_decref(j);
+    snprintf(path, sizeof(path), "/openseed/v1/channels/0x%064d/topup", 7);
+    post(&R, path, "{\"amount\":\"1000000\"}", NULL, NULL);
+    assert_int_equal(R.status, 404);
+
+    call_ex(&R, "GET", "/openseed/v1/spend", NULL, NULL, NULL, NULL);
+    assert_int_equal(R.status, 200);
+    j = body_json(&R);
+    {
+        json_t *per = json_object_get(j, "per_service"), *e;
+        size_t i;
+        json_array_foreach(per, i, e)
+        {
+            if (strcmp(json_string_value(json_object_get(e, "service")), "echo") == 0) {
+                echo = true;
+                assert_true(json_integer_value(json_object_get(e, "requests")) >= 1);
+            }
+        }
+        assert_true(json_array_size(json_object_get(j, "per_day")) >= 1);
+        assert_non_null(json_object_get(j, "per_seller"));
+    }
+    json_decref(j);
+    assert_true(echo);
+}
+
 static void test_failover(void **state)
 {
     static const char chat[] =
@@ -803,6 +880,23 @@ static void test_close_and_withdraw(void **state)
     snprintf(path, sizeof(path), "/openseed/v1/channels/%s/withdraw", id);
     post(&R, path, NULL, NULL, NULL);
     assert_int_equal(R.status, 200);
+    /* a new channel on command (rather than on first use), with its own deposit */
+    char body[160];
+    snprintf(body, sizeof(body), "{\"seller\":\"%s\",\"amount\":\"1500000\"}", fx.a_hex);
+    post(&R, "/openseed/v1/channels", body, NULL, NULL);
+    assert_int_equal(R.status, 200);
+    j = body_json(&R);
+    const char *nid = json_string_value(json_object_get(j, "channel_id"));
+    assert_non_null(nid);
+    assert_string_not_equal(nid, id);
+    uint8_t nb[32];
+    os_channel_state cs;
+    os_chain_error cerr;
+    assert_int_equal(os_hex_decode_exact(nb, 32, nid), OS_OK);
+    assert_int_equal(os_escrow_get_channel(fx.d.ch, &cs, &cerr, fx.d.escrow, nb), OS_OK);
+    assert_true(cs.deposit == 1500000);
+    assert_memory_equal(cs.seller, fx.a_addr, 20);
+    json_decref(j);
     post(&R, "/v1/chat/completions", chat, NULL, NULL);
     assert_int_equal(R.status, 200);
     post(&R, "/openseed/v1/channels/0x12/close", NULL, NULL, NULL);
@@ -826,6 +920,7 @@ int main(void)
         cmocka_unit_test(test_api_key_and_body_cap),
         cmocka_unit_test(test_402_reconciliation),
         cmocka_unit_test(test_registry_down_warm_cache),
+        cmocka_unit_test(test_open_topup_spend),
         cmocka_unit_test(test_failover),
         cmocka_unit_test(test_close_and_withdraw),
     };
