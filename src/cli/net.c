@@ -93,7 +93,7 @@ static const os_cfg_entry ledger_entries[] = {
      .type = OS_CFG_STRING,
      .offset = offsetof(net_opts, since),
      .meta = "T",
-     .help = "only entries since T (passed to the buyer as ?since=)"},
+     .help = "only entries at or after T: Unix seconds or YYYY-MM-DD (UTC)"},
     {.name = "seller",
      .type = OS_CFG_STRING,
      .offset = offsetof(net_opts, seller),
@@ -285,10 +285,6 @@ static int simple(const net_opts *o, const char *cmd, const char *method, const 
     json_t *ans = NULL;
 
     if (join(url, cmd, o->url, path) != 0)
-        return CL_EXIT_FAIL;
-    if (o->since != NULL && add_query(url, cmd, "since", o->since) != 0)
-        return CL_EXIT_FAIL;
-    if (o->seller != NULL && add_query(url, cmd, "seller", o->seller) != 0)
         return CL_EXIT_FAIL;
     if ((tx ? http_json_tx : cl_http_json)(&ans, cmd, method, url, body, bearer) != 0)
         return CL_EXIT_FAIL;
@@ -596,10 +592,94 @@ int cl_channels_main(int argc, char **argv)
     return with_opts(prog, argc - 2, argv + 2, channel_cmd_run, what);
 }
 
+/* --since as Unix seconds: digits, or a UTC date YYYY-MM-DD. False when malformed. */
+static bool parse_since(int64_t *out, const char *v)
+{
+    unsigned y, m, d;
+    char tail;
+    struct tm tm;
+
+    if (v[0] >= '0' && v[0] <= '9' && strspn(v, "0123456789") == strlen(v) && strlen(v) <= 12) {
+        *out = (int64_t)strtoll(v, NULL, 10);
+        return true;
+    }
+    if (sscanf(v, "%4u-%2u-%2u%c", &y, &m, &d, &tail) != 3 || y < 1970 || m < 1 || m > 12 ||
+        d < 1 || d > 31)
+        return false;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = (int)y - 1900;
+    tm.tm_mon = (int)m - 1;
+    tm.tm_mday = (int)d;
+    *out = (int64_t)timegm(&tm);
+    return true;
+}
+
+/* Keeps the items of arr whose "at" is at or after since and, when channels is non-NULL, whose
+ * channel_id is among them. */
+static void keep_items(json_t *arr, int64_t since, const json_t *channels)
+{
+    for (size_t i = json_array_size(arr); i-- > 0;) {
+        const json_t *it = json_array_get(arr, i);
+        bool keep = json_integer_value(json_object_get(it, "at")) >= since;
+        if (keep && channels != NULL) {
+            const char *id = json_string_value(json_object_get(it, "channel_id"));
+            keep = id != NULL && json_object_get(channels, id) != NULL;
+        }
+        if (!keep)
+            json_array_remove(arr, i);
+    }
+}
+
+/* The buyer's ledger, filtered here by --since and --seller (a seller's entries are those of its
+ * channels, from /openseed/v1/channels). */
+static int ledger_run(const net_opts *o, void *ud)
+{
+    char url[URL_CAP];
+    json_t *ans = NULL, *chans = NULL, *mine = NULL;
+    int64_t since = 0;
+    uint8_t seller[20];
+    int st = CL_EXIT_FAIL;
+    (void)ud;
+
+    if (o->since != NULL && !parse_since(&since, o->since))
+        return cl_usage_error("ledger", ledger_prog.usage,
+                              "--since takes Unix seconds or a date YYYY-MM-DD");
+    if (o->seller != NULL && os_eip55_parse(seller, o->seller) != OS_OK)
+        return cl_usage_error("ledger", ledger_prog.usage,
+                              "--seller takes a seller's address (0x + 40 hex digits)");
+    if (join(url, "ledger", o->url, "/openseed/v1/ledger") != 0 ||
+        cl_http_json(&ans, "ledger", "GET", url, NULL, NULL) != 0)
+        return CL_EXIT_FAIL;
+    if (o->seller != NULL) {
+        if (join(url, "ledger", o->url, "/openseed/v1/channels") != 0 ||
+            cl_http_json(&chans, "ledger", "GET", url, NULL, NULL) != 0 ||
+            (mine = json_object()) == NULL)
+            goto out;
+        const json_t *arr = json_object_get(chans, "channels");
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+            const json_t *c = json_array_get(arr, i);
+            uint8_t who[20];
+            const char *id = json_string_value(json_object_get(c, "channel_id"));
+            const char *sv = json_string_value(json_object_get(c, "seller"));
+            if (id != NULL && sv != NULL && os_eip55_parse(who, sv) == OS_OK &&
+                memcmp(who, seller, 20) == 0)
+                json_object_set_new(mine, id, json_true());
+        }
+    }
+    keep_items(json_object_get(ans, "requests"), since, mine);
+    keep_items(json_object_get(ans, "vouchers"), since, mine);
+    print_answer(o, ans);
+    st = CL_EXIT_OK;
+out:
+    json_decref(ans);
+    json_decref(chans);
+    json_decref(mine);
+    return st;
+}
+
 int cl_ledger_main(int argc, char **argv)
 {
-    static const char *const w[] = {"ledger", "/openseed/v1/ledger"};
-    return with_opts(&ledger_prog, argc, argv, get_run, (void *)w);
+    return with_opts(&ledger_prog, argc, argv, ledger_run, NULL);
 }
 
 int cl_spend_main(int argc, char **argv)

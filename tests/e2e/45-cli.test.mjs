@@ -47,6 +47,21 @@ test("buyer channels, ledger and spend after a paid request", async () => {
     assert.ok(BigInt(ch.consumed) > 0n);
     const ledger = cli("ledger", "--buyer", env.buyer);
     assert.ok(ledger.requests.length > 0);
+    // --seller keeps that seller's requests and vouchers; --since a future day keeps nothing
+    const mine = cli("ledger", "--buyer", env.buyer, "--seller", seller.address);
+    assert.ok(mine.requests.length > 0);
+    assert.ok(mine.requests.every((q) => q.seller.toLowerCase() === seller.address.toLowerCase()));
+    const theirs = new Set(cli("channels", "list", "--buyer", env.buyer).channels
+        .filter((c) => c.seller.toLowerCase() === seller.address.toLowerCase())
+        .map((c) => c.channel_id));
+    assert.ok(mine.vouchers.length > 0);
+    assert.ok(mine.vouchers.every((v) => theirs.has(v.channel_id)));
+    assert.ok(mine.requests.length <= ledger.requests.length);
+    const future = cli("ledger", "--buyer", env.buyer, "--since", "2099-01-01");
+    assert.equal(future.requests.length, 0);
+    assert.equal(future.vouchers.length, 0);
+    const all = cli("ledger", "--buyer", env.buyer, "--since", "0");
+    assert.equal(all.requests.length, ledger.requests.length);
     const spend = cli("spend", "--buyer", env.buyer);
     assert.ok(BigInt(spend.total.spent) > 0n);
 });
