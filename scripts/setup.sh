@@ -35,6 +35,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     (cd "$root/tools" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     echo "$want" > "$stamp"
 fi
-for bin in "@foundry-rs/anvil-linux-amd64/bin/anvil" "@foundry-rs/forge-linux-amd64/bin/forge"; do
+for bin in "@foundry-rs/anvil-linux-amd64/bin/anvil" "@foundry-rs/forge-linux-amd64/bin/forge" \
+    "@foundry-rs/cast-linux-amd64/bin/cast"; do
     [ -x "$root/tools/node_modules/$bin" ] || { echo "setup: $bin missing after npm install" >&2; exit 1; }
 done

@@ -1,9 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Cross-checks the v3 keystores `openseed keys` writes (os_keystore_encrypt) and reads
 # (os_keystore_decrypt) against independent implementations: ethers 6 from tools/node_modules
-# (always) and foundry's cast (when available: $OPENSEED_CAST, `cast` on PATH, or installed into
-# a temporary directory from npm as @foundry-rs/cast-linux-amd64@1.7.1; if none of these works
-# offline the cast half is skipped with a message). Each direction must give the same key and
+# and foundry's cast (both pinned in tools/). Each direction must give the same key and
 # address, and a wrong password must be refused by both. Run by ctest as
 #   bash keystore.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
@@ -70,22 +68,9 @@ done
 [ "$(tr -d '\n' < ethers-imported.key)" = "0x$(cat ethers.key)" ] || fail "imported key differs from ethers' key"
 echo "ethers -> ours: ok ($want)"
 
-# 3. cast, when it runs here.
-cast=${OPENSEED_CAST:-}
-if [ -z "$cast" ] && command -v cast >/dev/null 2>&1; then cast=$(command -v cast); fi
-if [ -z "$cast" ] && [ -x "$tools/node_modules/@foundry-rs/cast-linux-amd64/bin/cast" ]; then
-    cast="$tools/node_modules/@foundry-rs/cast-linux-amd64/bin/cast"
-fi
-if [ -z "$cast" ] && command -v npm >/dev/null 2>&1; then
-    if timeout 180 npm install --prefix "$tmp/castpkg" --no-save --no-audit --no-fund \
-        @foundry-rs/cast-linux-amd64@1.7.1 >/dev/null 2>&1; then
-        cast="$tmp/castpkg/node_modules/@foundry-rs/cast-linux-amd64/bin/cast"
-    fi
-fi
-if [ -z "$cast" ] || ! "$cast" --version >/dev/null 2>&1; then
-    echo "keystore crosscheck: cast not available offline here; SKIPPED the cast half (ethers passed)"
-    exit 0
-fi
+# 3. cast, pinned in tools/ next to anvil and forge ($OPENSEED_CAST overrides it).
+cast=${OPENSEED_CAST:-$tools/node_modules/@foundry-rs/cast-linux-amd64/bin/cast}
+"$cast" --version >/dev/null 2>&1 || fail "cast does not run ($cast): run scripts/setup.sh"
 mkdir -p ks
 cp ours.json ks/ours
 out=$("$cast" wallet decrypt-keystore --keystore-dir ks ours --unsafe-password 'correct horse battery staple')

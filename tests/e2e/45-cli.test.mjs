@@ -83,6 +83,13 @@ test("channels topup and open: the chain deposit grows by 1 USDC", async () => {
     const after = (await contract.getChannel(ch.channel_id)).deposit;
     assert.equal(after - before, 1_000_000n);
     assert.equal(BigInt(rep.deposit), after);
+    // on a terminal (util-linux `script` gives the command a pty) the wait shows progress
+    const tty = spawnSync("script", ["-qec", [BIN, "channels", "topup", ch.channel_id, "--amount",
+                                              "1", "--buyer", env.buyer].join(" "), "/dev/null"],
+                          { encoding: "utf8", timeout: 60_000 });
+    assert.equal(tty.status, 0, tty.stdout);
+    assert.ok(tty.stdout.includes("waiting for the transaction"), tty.stdout);
+    assert.equal((await contract.getChannel(ch.channel_id)).deposit - after, 1_000_000n);
     // one is open already: exit 1, one line
     const o = spawnSync(BIN, ["channels", "open", "--seller", seller.address, "--buyer", env.buyer],
                         { encoding: "utf8", timeout: 60_000 });
