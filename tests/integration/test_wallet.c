@@ -83,20 +83,8 @@ static int teardown(void **state)
     os_chain_signer_free(fx.payer);
     os_chain_signer_free(fx.payer2);
     devchain_stop(&fx.d);
-    if (fx.dir[0] != '\0') {
-        DIR *d = opendir(fx.dir);
-        struct dirent *de;
-        char p[512];
-        while (d != NULL && (de = readdir(d)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            snprintf(p, sizeof(p), "%s/%s", fx.dir, de->d_name);
-            unlink(p);
-        }
-        if (d != NULL)
-            closedir(d);
-        rmdir(fx.dir);
-    }
+    if (fx.dir[0] != '\0')
+        tu_rmdir_flat(fx.dir);
     return 0;
 }
 

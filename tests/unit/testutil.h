@@ -15,8 +15,29 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include "openseed/hex.h"
 #include "openseed/init.h"
+
+/* Removes a temporary directory that holds only plain files (a test's scratch folder). */
+static inline void tu_rmdir_flat(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[1024];
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    if (d != NULL)
+        closedir(d);
+    rmdir(dir);
+}
 
 /* Decodes a hex vector (no 0x needed) that must be exactly len bytes; fails the test otherwise. */
 static inline void tu_unhex(uint8_t *out, size_t len, const char *hex)
