@@ -27,6 +27,7 @@
 #ifndef OPENSEED_CREDENTIAL_H
 #define OPENSEED_CREDENTIAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -92,6 +93,24 @@ OS_WUR os_err os_cred_precompute(os_cred_nonce *n);
 
 /* Wipes a nonce without using it. NULL-safe. */
 void os_cred_nonce_wipe(os_cred_nonce *n);
+
+/*
+ * A pool of nonces made ahead of time by a background thread, so a prover's hot path costs a hash
+ * and scalar arithmetic instead of two scalar multiplications (~90 µs on the bench machine). The
+ * nonces live in sodium_malloc'd memory; each is handed out once and wiped from the pool. Thread
+ * safe. The thread sleeps while the pool is full and refills it once it falls to half.
+ */
+typedef struct os_cred_pool os_cred_pool;
+
+/* Starts a pool of cap nonces (1..4096), filling in the background. Free with os_cred_pool_free. */
+OS_WUR os_err os_cred_pool_new(os_cred_pool **out, size_t cap);
+/* Moves a ready nonce into *n and returns true; false (n untouched) when the pool is empty, in
+ * which case the caller makes one on the spot (os_cred_header_make with a NULL nonce). */
+bool os_cred_pool_take(os_cred_pool *p, os_cred_nonce *n);
+/* Nonces ready now (for tests and metrics). */
+size_t os_cred_pool_ready(os_cred_pool *p);
+/* Stops the thread, wipes and frees. NULL-safe. */
+void os_cred_pool_free(os_cred_pool *p);
 
 /*
  * Writes proof = A || s1 || s2 for s's commitment over (nullifier, channel_id, metadata_hash),

@@ -42,6 +42,9 @@ typedef struct os_http_client os_http_client;
 /* A timeout value meaning "no limit" (for long streams bounded by the low-speed limit instead). */
 #define OS_HTTP_NO_TIMEOUT (-1L)
 
+/* The most idle handles a client keeps (os_http_client_config.pool_size). */
+#define OS_HTTP_CLIENT_POOL_MAX 64
+
 /* Every field 0 takes the default written after it. */
 typedef struct os_http_client_config {
     long connect_timeout_ms; /* 0 = 5000 */
@@ -52,8 +55,9 @@ typedef struct os_http_client_config {
     size_t max_headers;      /* response header count cap; 0 = 64 */
     size_t max_header_bytes; /* response header bytes cap (names + values); 0 = 32 KiB */
     long max_redirects;      /* 0 = redirects are not followed (a 3xx is returned as is) */
-    unsigned pool_size;      /* idle handles kept for keep-alive; 0 = a new connection per
-                                request, closed after it */
+    unsigned pool_size;      /* idle handles kept for keep-alive, at most
+                                OS_HTTP_CLIENT_POOL_MAX; 0 = a new connection per request,
+                                closed after it */
     int json_max_depth;      /* os_http_client_json's nesting cap; 0 = 64 */
     const char *user_agent;  /* NULL = "openseed/VERSION"; copied */
 } os_http_client_config;

@@ -216,6 +216,9 @@ os_err by_buyer_start(by_buyer *b)
             .metrics_prefix = "openseed_buyer_http",
             .max_streams = 256,
             .timeout_s = 600,
+            /* every client of a local gateway has the same address: only the total is a limit */
+            .max_connections = 1024,
+            .per_ip_connections = 1024,
         };
         if ((rc = os_http_server_new(&b->server, &hc, by_routes, by_n_routes, b)) != OS_OK)
             return rc;

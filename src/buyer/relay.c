@@ -429,7 +429,10 @@ static attempt_result attempt(relay *r, const by_peer *p, char *last, size_t las
     /* the seller refused or failed before answering */
     by_wallet_done(b->wallet, &pay, NULL, "seller_error", (uint64_t)(by_mono_ms() - t0), 0);
     paid = false;
-    observe(r, p, false, NULL, t0);
+    /* a payment refusal left after the reconciliation is about our channel, not the seller's
+     * health: it does not cool the seller down */
+    if (rc != OS_OK || res.http_status != 402)
+        observe(r, p, false, NULL, t0);
     r->last_timeout = rc != OS_OK && herr.kind == OS_HTTP_FAIL_TIMEOUT;
     if (rc != OS_OK)
         snprintf(last, lastcap, "the seller could not be reached or answered badly (%.160s)",

@@ -321,6 +321,11 @@ os_err by_wallet_new(by_wallet **out, const by_wallet_config *cfg)
     os_eip712_channels_domain(w->domain, cfg->chain_id, cfg->escrow);
     os_token_domain(w->token_domain, OS_USDC_EIP712_NAME, OS_USDC_EIP712_VERSION, cfg->chain_id,
                     cfg->usdc);
+    /* a proof nonce costs two scalar multiplications: made off the request path */
+    if ((e = os_cred_pool_new(&w->nonces, BY_NONCE_POOL)) != OS_OK) {
+        by_wallet_free(w);
+        return e;
+    }
     e = by_bdb_open(&w->db, cfg->db_path, err, sizeof(err));
     if (e != OS_OK) {
         os_log_error(w->log, "cannot open buyer.db: %s", err);
@@ -380,6 +385,7 @@ void by_wallet_free(by_wallet *w)
     free(w->slots);
     if (w->payer_key != NULL)
         sodium_free(w->payer_key);
+    os_cred_pool_free(w->nonces);
     by_bdb_close(w->db);
     pthread_mutex_destroy(&w->fund_mu);
     pthread_mutex_destroy(&w->mu);

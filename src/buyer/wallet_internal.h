@@ -30,6 +30,7 @@
 #define BY_MAX_TIMEOUT_S 300u     /* maxTimeoutSeconds in PAYMENT-SIGNATURE's accepted */
 #define BY_OPEN_AUTH_VALID_S 3600 /* EIP-3009 authorization lifetime for openWithAuthorization */
 #define BY_WHY_MAX 192
+#define BY_NONCE_POOL 64 /* credential proof nonces kept ready (a burst of 64 requests) */
 #define BY_TOPUP_BACKOFF_MS 30000 /* no new top-up attempt this soon after one failed */
 
 typedef struct by_chan {
@@ -79,6 +80,7 @@ struct by_wallet {
     uint8_t domain[32];       /* the escrow's EIP-712 domain (vouchers) */
     uint8_t token_domain[32]; /* USDC's (EIP-3009) */
     uint8_t *payer_key;       /* optional, sodium_malloc'd: signs openWithAuthorization */
+    os_cred_pool *nonces;     /* credential proof nonces made ahead of the requests */
     pthread_mutex_t fund_mu;
     pthread_mutex_t mu;
     by_chan **chans;

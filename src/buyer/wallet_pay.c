@@ -276,6 +276,8 @@ static os_err sign_and_store(by_wallet *w, by_chan *ch, by_payment *p, char *why
     char *pay = NULL;
     uint64_t rid = 0;
     os_voucher v;
+    os_cred_nonce nn;
+    bool pooled;
     os_err e;
 
     memset(&v, 0, sizeof(v));
@@ -284,9 +286,12 @@ static os_err sign_and_store(by_wallet *w, by_chan *ch, by_payment *p, char *why
     v.nonce = bv->nonce;
     memcpy(v.metadata_hash, bv->metadata_hash, 32);
     e = os_voucher_sign_ds(&v, ch->key, w->domain);
-    if (e == OS_OK)
-        e = os_cred_header_make(cred, sizeof(cred), NULL, ch->cred, ch->id, bv->nonce,
-                                bv->metadata_hash);
+    if (e == OS_OK) {
+        pooled = os_cred_pool_take(w->nonces, &nn); /* empty: made on the spot */
+        e = os_cred_header_make(cred, sizeof(cred), pooled ? &nn : NULL, ch->cred, ch->id,
+                                bv->nonce, bv->metadata_hash);
+        os_cred_nonce_wipe(&nn);
+    }
     if (e == OS_OK)
         e = os_x402_payment_encode(&pay, accepted, &v);
     if (e != OS_OK) {

@@ -21,7 +21,6 @@
 #include "openseed/ct.h"
 #include "openseed/json.h"
 
-#define POOL_MAX 64
 #define URL_MAX 8192
 #define METHOD_MAX 16
 #define REQ_HEADERS_MAX 64
@@ -33,7 +32,7 @@ struct os_http_client {
     os_http_client_config cfg;
     char ua[UA_MAX];
     pthread_mutex_t mu; /* guards idle and n_idle */
-    CURL *idle[POOL_MAX];
+    CURL *idle[OS_HTTP_CLIENT_POOL_MAX];
     size_t n_idle;
 };
 
@@ -49,7 +48,7 @@ os_err os_http_client_new(os_http_client **out, const os_http_client_config *cfg
         c = *cfg;
     if (c.connect_timeout_ms < 0 || c.low_speed_bytes < 0 || c.low_speed_time_s < 0 ||
         (c.timeout_ms < 0 && c.timeout_ms != OS_HTTP_NO_TIMEOUT) || c.max_redirects < 0 ||
-        c.max_redirects > 20 || c.pool_size > POOL_MAX || c.json_max_depth < 0 ||
+        c.max_redirects > 20 || c.pool_size > OS_HTTP_CLIENT_POOL_MAX || c.json_max_depth < 0 ||
         c.json_max_depth > 1024)
         return OS_ERR_INVALID;
     if (c.connect_timeout_ms == 0)

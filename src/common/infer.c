@@ -304,6 +304,7 @@ typedef struct rx {
     os_buf body; /* RX_WHOLE: the ohttp-res; RX_ERROR: the start of the error body */
     os_ohttp_chunk_receiver *receiver;
     uint8_t *pt; /* one chunk's plaintext, OS_INFER_MAX_CHUNK + 1 (a NUL after it) */
+    size_t pt_hwm; /* bytes of pt ever written (the wipe covers these, not all 256 KiB) */
     os_err fail; /* why the callback stopped the transfer, if it did */
     const char *why;
     bool stopped;
@@ -377,6 +378,8 @@ static os_err rx_feed(rx *x, const uint8_t *data, size_t len, int end)
     for (;;) {
         rc = os_ohttp_chunk_receiver_feed(x->receiver, &st, x->pt, OS_INFER_MAX_CHUNK, &pt_len,
                                           &used, data, len, end);
+        if (rc == OS_OK && pt_len + 1 > x->pt_hwm) /* a failed open wipes what it wrote */
+            x->pt_hwm = pt_len + 1;
         if (rc == OS_ERR_CRYPTO)
             return rx_fail(x, rc, "a response chunk failed to authenticate");
         if (rc == OS_ERR_INVALID && end)
@@ -624,7 +627,7 @@ out:
     }
     os_ohttp_chunk_receiver_free(x.receiver);
     if (x.pt != NULL) {
-        os_wipe(x.pt, OS_INFER_MAX_CHUNK + 1);
+        os_wipe(x.pt, x.pt_hwm);
         free(x.pt);
     }
     os_buf_free(&x.body);

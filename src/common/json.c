@@ -485,7 +485,7 @@ os_err os_json_at_hex(uint8_t *out, size_t len, const json_t *obj, const char *k
 os_err os_json_at_address(uint8_t out[20], const json_t *obj, const char *key, const char *where,
                           char *err, size_t errcap)
 {
-    const char *s;
+    const char *s = NULL;
     os_err rc = os_json_at_str(&s, obj, key, OS_ADDRESS_STR_LEN - 1, where, err, errcap);
 
     if (rc != OS_OK)

@@ -457,6 +457,7 @@ struct os_ohttp_chunk_receiver {
     size_t need;      /* bytes the current varint or chunk needs */
     size_t max_chunk; /* plaintext cap of one chunk */
     size_t buf_cap;   /* max_chunk + Nt: the most ciphertext ever buffered */
+    size_t buf_hwm;   /* bytes of buf ever written: all that free needs to wipe */
     enum rstate state;
     os_err failure;
     uint8_t *buf;
@@ -504,7 +505,9 @@ void os_ohttp_chunk_receiver_free(os_ohttp_chunk_receiver *r)
         return;
     os_hpke_aead_clear(&r->aead);
     if (r->buf != NULL) {
-        os_wipe(r->buf, r->buf_cap);
+        /* only what was written: wiping all buf_cap (256 KiB for the buyer) would make every
+         * page of it resident for each request */
+        os_wipe(r->buf, r->buf_hwm);
         free(r->buf);
     }
     os_wipe(r, sizeof(*r));
@@ -625,6 +628,8 @@ os_err os_ohttp_chunk_receiver_feed(os_ohttp_chunk_receiver *r, os_ohttp_chunk_s
                 take = min_size(r->need - r->have, in_len - off);
                 memcpy(r->buf + r->have, in + off, take);
                 r->have += take;
+                if (r->have > r->buf_hwm)
+                    r->buf_hwm = r->have;
                 off += take;
                 if (r->have < r->need)
                     goto need_more;
@@ -649,6 +654,8 @@ os_err os_ohttp_chunk_receiver_feed(os_ohttp_chunk_receiver *r, os_ohttp_chunk_s
             if (!end_of_stream || r->have > 0) {
                 memcpy(r->buf + r->have, in + off, in_len - off);
                 r->have += in_len - off;
+                if (r->have > r->buf_hwm)
+                    r->buf_hwm = r->have;
                 off = in_len;
                 if (!end_of_stream)
                     goto need_more;

@@ -355,8 +355,9 @@ os_err sl_chans_pay(sl_chans *c, sl_ticket *t, sl_refusal *r, const os_voucher *
 {
     char why[128];
     const char *code = NULL;
-    uint64_t need, rid = 0, last;
+    uint64_t need, rid = 0, last, covered;
     sl_chan_entry *ch;
+    bool late = false;
     os_err e;
 
     if (c == NULL || t == NULL || r == NULL || v == NULL || metadata_hash == NULL)
@@ -388,12 +389,18 @@ os_err sl_chans_pay(sl_chans *c, sl_ticket *t, sl_refusal *r, const os_voucher *
         e = OS_ERR_CRYPTO;
         goto out;
     }
-    /* 2. a nonce above the last accepted */
+    /* 2. a nonce above the last accepted; or, since a buyer's concurrent requests reach us in
+     * any order, a late one: below the latest, above what the chain has claimed, not older than
+     * SL_LATE_NONCE_WINDOW, and used once (the ledger's unique key; the nullifier cache first) */
     last = last_nonce(ch);
     if (ch->has_voucher ? v->nonce <= last : v->nonce < last) {
-        refuse(r, 402, "stale_nonce", "the voucher nonce must be above %" PRIu64, last);
-        e = OS_ERR_EXISTS;
-        goto out;
+        late = ch->has_voucher && v->nonce < ch->nonce && v->nonce > ch->st.last_nonce &&
+               ch->nonce - v->nonce <= SL_LATE_NONCE_WINDOW;
+        if (!late) {
+            refuse(r, 402, "stale_nonce", "the voucher nonce must be above %" PRIu64, last);
+            e = OS_ERR_EXISTS;
+            goto out;
+        }
     }
     /* 3. this request's body */
     if (memcmp(v->metadata_hash, metadata_hash, 32) != 0) {
@@ -409,15 +416,22 @@ os_err sl_chans_pay(sl_chans *c, sl_ticket *t, sl_refusal *r, const os_voucher *
         e = OS_ERR_RANGE;
         goto out;
     }
-    /* 5. covers what was consumed, what is in flight, and this request */
+    /* 5. covers what was consumed, what is in flight, and this request: a late voucher's request
+     * must be covered by the latest voucher, which was signed with it in flight */
+    covered = late ? ch->cumulative : v->cumulative_amount;
     if (os_money_add(&need, ch->consumed, ch->reserved) != OS_OK ||
-        os_money_add(&need, need, estimate) != OS_OK || v->cumulative_amount < need) {
+        os_money_add(&need, need, estimate) != OS_OK || covered < need) {
         refuse(r, 402, "insufficient_amount",
                "the voucher must cover consumed + in flight + this request's estimate");
         e = OS_ERR_RANGE;
         goto out;
     }
-    e = sl_ledger_accept(c->cfg.ledger, &rid, v, api, service, estimate);
+    e = late ? sl_ledger_accept_late(c->cfg.ledger, &rid, v, api, service, estimate)
+             : sl_ledger_accept(c->cfg.ledger, &rid, v, api, service, estimate);
+    if (e == OS_ERR_EXISTS && late) {
+        refuse(r, 402, "stale_nonce", "the voucher nonce was used already");
+        goto out;
+    }
     if (e == OS_ERR_EXISTS) {
         /* the ledger holds a newer voucher than this entry: never accept below it */
         log_chan(c, OS_LOG_WARN, "ledger refused a voucher nonce the cache allowed", ch->id, NULL,
@@ -432,9 +446,11 @@ os_err sl_chans_pay(sl_chans *c, sl_ticket *t, sl_refusal *r, const os_voucher *
         e = OS_ERR_IO;
         goto out;
     }
-    ch->has_voucher = true;
-    ch->nonce = v->nonce;
-    ch->cumulative = v->cumulative_amount;
+    if (!late) {
+        ch->has_voucher = true;
+        ch->nonce = v->nonce;
+        ch->cumulative = v->cumulative_amount;
+    }
     ch->reserved += estimate; /* need above did not overflow */
     ch->in_flight++;
     memcpy(t->channel_id, ch->id, 32);

@@ -108,6 +108,9 @@ typedef struct sl_refusal {
     os_x402_requirement req;
 } sl_refusal;
 
+/* How far below the latest accepted nonce a late voucher may be. */
+#define SL_LATE_NONCE_WINDOW 4096
+
 /*
  * The payment check of PROTOCOL.md §7 for one request whose estimate is `estimate`, in this order:
  * the channel is usable (as sl_chans_lookup, from the cache), the signature is low-s and recovers
@@ -115,6 +118,10 @@ typedef struct sl_refusal {
  * "stale_nonce"), metadataHash equals metadata_hash (401 "metadata_mismatch"), cumulative within
  * the deposit (402 "exceeds_deposit"), cumulative >= consumed + in-flight estimates + estimate
  * (402 "insufficient_amount"). Then the voucher is stored (sl_ledger_accept) before this returns.
+ * A late voucher (a buyer's concurrent requests arrive in any order) is taken too: a nonce below
+ * the latest accepted but above the chain's lastNonce, at most SL_LATE_NONCE_WINDOW below it,
+ * never used before, whose request the latest voucher covers (consumed + in flight + estimate <=
+ * the latest cumulative); it is stored (sl_ledger_accept_late) without becoming the latest.
  * OS_OK: *t is the ticket. OS_ERR_CRYPTO / OS_ERR_RANGE...: refused, *r says how to answer;
  * OS_ERR_IO: the ledger write failed (answer 500, nothing was accepted).
  */

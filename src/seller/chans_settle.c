@@ -161,7 +161,7 @@ static void settle_one(sl_chans *c, sl_chan_entry *ch, bool force, json_t *rows)
 {
     os_channel_state st;
     os_voucher v;
-    uint64_t earned, pay, claimable, now = mono_ms(), settle_mono, retry_mono;
+    uint64_t earned, pay, claimable, now = mono_ms(), settle_mono, retry_mono, latest;
     bool skip;
     os_err e;
 
@@ -170,9 +170,22 @@ static void settle_one(sl_chans *c, sl_chan_entry *ch, bool force, json_t *rows)
     skip = !ch->verified || ch->dead || st.closed || memcmp(st.seller, c->cfg.seller, 20) != 0;
     settle_mono = ch->settle_mono;
     retry_mono = ch->retry_mono;
+    latest = ch->has_voucher ? ch->cumulative : 0;
     pthread_mutex_unlock(&ch->mu);
     if (skip || c->cfg.signer == NULL)
         return;
+    /* The candidate search reads the channel's vouchers under the ledger's lock, which paid
+     * requests wait for: on the automatic pass, search only when a claim may be due (the latest
+     * voucher already authorises a threshold's worth, the channel is closing, or the interval is
+     * over), not every refresh period. */
+    if (!force) {
+        uint64_t most = latest < st.deposit ? latest : st.deposit;
+        if (now < retry_mono)
+            return;
+        if (st.close_at == 0 && now - settle_mono < c->cfg.settle_interval_ms &&
+            (most <= st.claimed || most - st.claimed < c->cfg.settle_threshold))
+            return;
+    }
     e = sl_ledger_settle_candidate(c->cfg.ledger, &v, &earned, ch->id, st.last_nonce, st.claimed);
     if (e == OS_ERR_NOTFOUND)
         return;

@@ -555,6 +555,10 @@ os_err sl_echo_new(sl_echo **out, const sl_echo_config *cfg, const os_logger *lo
         .max_body = cfg->max_body ? cfg->max_body : ((size_t)1 << 20),
         .drain_timeout_ms = 2000,
         .log = log,
+        /* its one client is a seller (or a benchmark) on loopback, with up to
+         * upstream_concurrency connections: no per-address cap below the total */
+        .max_connections = 1024,
+        .per_ip_connections = 1024,
     };
     rc = os_http_server_new(&e->srv, &hc, routes, sizeof(routes) / sizeof(routes[0]), e);
     if (rc != OS_OK)

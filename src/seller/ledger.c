@@ -457,31 +457,37 @@ static bool bind_voucher(sqlite3_stmt *st, const os_voucher *v)
 }
 
 /* The accept transaction's body; the caller holds the lock and an open transaction. */
+/* late: the voucher goes below the channel's latest instead of becoming it. */
 static os_err accept_tx(sl_ledger *l, uint64_t *request_id, const os_voucher *v, const char *api,
-                        const char *service, uint64_t estimate, int64_t now)
+                        const char *service, uint64_t estimate, int64_t now, bool late)
 {
     sqlite3_stmt *st;
     os_err rc;
-    bool ok;
+    bool ok, has_latest;
 
     if ((rc = row_id(l, &st, sql_acc_latest, v->channel_id)) != OS_OK)
         return rc;
-    if (sqlite3_column_type(st, 0) != SQLITE_NULL && v->nonce <= ldg_col_u64(st, 0))
+    has_latest = sqlite3_column_type(st, 0) != SQLITE_NULL;
+    if (late ? !has_latest || v->nonce >= ldg_col_u64(st, 0)
+             : has_latest && v->nonce <= ldg_col_u64(st, 0))
         rc = OS_ERR_EXISTS; /* a channel's latest nonce only grows */
     sqlite3_reset(st);
     if (rc != OS_OK)
         return rc;
 
+    /* UNIQUE (channel_id, nonce): a nonce is used once, whatever order vouchers come in */
     if ((st = os_db_stmt(l->db, sql_acc_voucher)) == NULL)
         return OS_ERR_IO;
     ok = bind_voucher(st, v) && bind_u64(st, 6, estimate) && bind_i64(st, 7, now);
     if ((rc = step_bound(st, ok)) != OS_OK)
         return rc;
 
-    if ((st = os_db_stmt(l->db, sql_acc_channel)) == NULL)
-        return OS_ERR_IO;
-    if ((rc = step_bound(st, bind_voucher(st, v))) != OS_OK)
-        return rc;
+    if (!late) {
+        if ((st = os_db_stmt(l->db, sql_acc_channel)) == NULL)
+            return OS_ERR_IO;
+        if ((rc = step_bound(st, bind_voucher(st, v))) != OS_OK)
+            return rc;
+    }
 
     if ((st = os_db_stmt(l->db, sql_acc_request)) == NULL)
         return OS_ERR_IO;
@@ -495,8 +501,8 @@ static os_err accept_tx(sl_ledger *l, uint64_t *request_id, const os_voucher *v,
     return OS_OK;
 }
 
-os_err sl_ledger_accept(sl_ledger *l, uint64_t *request_id, const os_voucher *v, const char *api,
-                        const char *service, uint64_t estimate)
+static os_err accept(sl_ledger *l, uint64_t *request_id, const os_voucher *v, const char *api,
+                     const char *service, uint64_t estimate, bool late)
 {
     uint64_t id = 0;
     os_err rc;
@@ -506,11 +512,23 @@ os_err sl_ledger_accept(sl_ledger *l, uint64_t *request_id, const os_voucher *v,
         return OS_ERR_INVALID;
     ldg_lock(l);
     if ((rc = os_db_begin(l->db)) == OS_OK)
-        rc = end_tx(l, accept_tx(l, &id, v, api, service, estimate, now_ms()));
+        rc = end_tx(l, accept_tx(l, &id, v, api, service, estimate, now_ms(), late));
     ldg_unlock(l);
     if (rc == OS_OK)
         *request_id = id;
     return rc;
+}
+
+os_err sl_ledger_accept(sl_ledger *l, uint64_t *request_id, const os_voucher *v, const char *api,
+                        const char *service, uint64_t estimate)
+{
+    return accept(l, request_id, v, api, service, estimate, false);
+}
+
+os_err sl_ledger_accept_late(sl_ledger *l, uint64_t *request_id, const os_voucher *v,
+                             const char *api, const char *service, uint64_t estimate)
+{
+    return accept(l, request_id, v, api, service, estimate, true);
 }
 
 static const char sql_fin_req[] = "SELECT channel_id, status FROM requests WHERE id = ?1";
@@ -634,10 +652,19 @@ static const char sql_cand_scan[] =
  * consumed + that slack; an earlier, larger voucher (a buyer that over-authorised a request that
  * then cost little) must not let the seller take more, nor may the voucher of a request that cost
  * nothing (an upstream failure, a crash) let it take that request's estimate. */
-static const char sql_cand_last[] =
-    "SELECT v.nonce, v.estimate, r.cost"
+/* Walked down the (channel_id, nonce) index from the top, it stops at the first charged request
+ * instead of reading every request the channel ever had. Stored nonces above INT64_MAX are
+ * negative (ldg_enc) and rank above the others, so the negative range is tried first. */
+static const char sql_cand_last_high[] =
+    "SELECT v.estimate, r.cost"
     " FROM vouchers v JOIN requests r ON r.channel_id = v.channel_id AND r.nonce = v.nonce"
-    " WHERE v.channel_id = ?1 AND r.status = 'finished' AND r.cost != 0";
+    " WHERE v.channel_id = ?1 AND v.nonce < 0 AND r.status = 'finished' AND r.cost != 0"
+    " ORDER BY v.nonce DESC LIMIT 1";
+static const char sql_cand_last_low[] =
+    "SELECT v.estimate, r.cost"
+    " FROM vouchers v JOIN requests r ON r.channel_id = v.channel_id AND r.nonce = v.nonce"
+    " WHERE v.channel_id = ?1 AND v.nonce >= 0 AND r.status = 'finished' AND r.cost != 0"
+    " ORDER BY v.nonce DESC LIMIT 1";
 
 typedef struct cand_state {
     uint64_t consumed, claimed;
@@ -691,30 +718,28 @@ static os_err cand_scan(sl_ledger *l, cand_state *cs, const uint8_t id[32], int6
 static os_err candidate_tx(sl_ledger *l, cand_state *cs, const uint8_t id[32], uint64_t min_nonce)
 {
     sqlite3_stmt *st;
-    uint64_t last = 0;
     bool any = false;
     os_err rc;
-    int s;
+    int s = SQLITE_DONE;
 
     if ((rc = row_id(l, &st, sql_cand_consumed, id)) != OS_OK)
         return rc;
     cs->consumed = ldg_col_u64(st, 0);
     sqlite3_reset(st);
-    if ((rc = stmt_id(l, &st, sql_cand_last, id)) != OS_OK)
-        return rc;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        uint64_t nonce = ldg_col_u64(st, 0);
-        uint64_t est = ldg_col_u64(st, 1), cost = ldg_col_u64(st, 2);
-
-        if (!any || nonce > last) {
+    for (int half = 0; half < 2 && !any; half++) {
+        if ((rc = stmt_id(l, &st, half == 0 ? sql_cand_last_high : sql_cand_last_low, id)) !=
+            OS_OK)
+            return rc;
+        if ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            uint64_t est = ldg_col_u64(st, 0), cost = ldg_col_u64(st, 1);
             any = true;
-            last = nonce;
             cs->slack = est > cost ? est - cost : 0;
+            s = SQLITE_DONE;
         }
+        sqlite3_reset(st);
+        if (s != SQLITE_DONE)
+            return sql_err(s);
     }
-    sqlite3_reset(st);
-    if (s != SQLITE_DONE)
-        return sql_err(s);
     /* [min_nonce, UINT64_MAX] as stored: the non-negative part, then the part above INT64_MAX. */
     if (min_nonce > (uint64_t)INT64_MAX)
         return cand_scan(l, cs, id, ldg_enc(min_nonce), -1);

@@ -67,6 +67,16 @@ OS_WUR os_err sl_ledger_channel_put_chain(sl_ledger *l, const uint8_t id[32],
 OS_WUR os_err sl_ledger_accept(sl_ledger *l, uint64_t *request_id, const os_voucher *v,
                                const char *api, const char *service, uint64_t estimate);
 
+/*
+ * As sl_ledger_accept for a voucher that arrived after a later one (concurrent requests on one
+ * channel reach the seller in any order): its nonce must be below the channel's latest
+ * (OS_ERR_EXISTS otherwise) and never used before on the channel (OS_ERR_EXISTS: the schema's
+ * UNIQUE (channel_id, nonce)). It is stored in the voucher history with its request row; the
+ * channel's latest voucher stays as it is.
+ */
+OS_WUR os_err sl_ledger_accept_late(sl_ledger *l, uint64_t *request_id, const os_voucher *v,
+                                    const char *api, const char *service, uint64_t estimate);
+
 /* How a request ended. */
 typedef struct sl_request_end {
     os_infer_usage usage;

@@ -520,7 +520,10 @@ static os_err start_upstreams(sl_seller *s)
         .connect_timeout_ms = s->opt.upstream_connect_timeout_ms,
         .first_byte_timeout_ms = s->opt.upstream_first_byte_timeout_ms,
         .timeout_ms = s->opt.upstream_timeout_ms,
-        .pool_size = s->opt.upstream_concurrency,
+        /* more requests than this may be in flight; the rest reconnect when they are done */
+        .pool_size = s->opt.upstream_concurrency < OS_HTTP_CLIENT_POOL_MAX
+                         ? s->opt.upstream_concurrency
+                         : OS_HTTP_CLIENT_POOL_MAX,
         .log = s->log,
     };
     if (openai && s->up_openai == NULL && (rc = sl_upstream_new(&s->up_openai, &uc)) != OS_OK)
@@ -569,6 +572,10 @@ static os_err start_chain(sl_seller *s)
 
 static os_err start_http(sl_seller *s)
 {
+    /* One buyer gateway is one address with as many requests in flight as its users make: allow
+     * one address what the upstream can serve (at least the default 64), never more than 1024. */
+    unsigned per_ip = s->opt.upstream_concurrency + 16;
+    per_ip = per_ip < 64 ? 64 : per_ip > 1024 ? 1024 : per_ip;
     os_http_config hc = {
         .listen = s->listen,
         .threads = s->opt.http_threads,
@@ -579,6 +586,8 @@ static os_err start_http(sl_seller *s)
         .metrics_prefix = "openseed_seller_http",
         .max_streams = s->opt.upstream_concurrency + 16,
         .stream_buffer = 256 * 1024 + 64,
+        .max_connections = 1024,
+        .per_ip_connections = per_ip,
     };
     os_err rc;
 

@@ -267,7 +267,7 @@ os_err sl_upstream_new(sl_upstream **out, const sl_upstream_config *cfg)
     *out = NULL;
     if (cfg == NULL || cfg->kind > SL_UPSTREAM_KIND_OLLAMA || cfg->connect_timeout_ms < 0 ||
         cfg->first_byte_timeout_ms < 0 || cfg->idle_timeout_ms < 0 || cfg->timeout_ms < 0 ||
-        cfg->pool_size > 64)
+        cfg->pool_size > OS_HTTP_CLIENT_POOL_MAX)
         return OS_ERR_INVALID;
     u = calloc(1, sizeof(*u));
     if (u == NULL)

@@ -54,7 +54,8 @@ typedef struct sl_upstream_config {
     long timeout_ms;          /* a whole call; 0 = 600000 */
     size_t max_response;      /* cap on a non-streamed answer; 0 = 16 MiB */
     size_t max_event;         /* cap on one SSE event; 0 = 256 KiB (the chunk cap) */
-    unsigned pool_size;       /* idle keep-alive connections; 0 = 8 */
+    unsigned pool_size;       /* idle keep-alive connections, at most OS_HTTP_CLIENT_POOL_MAX;
+                                 0 = 8 */
     const os_logger *log;     /* borrowed; NULL = default */
 } sl_upstream_config;
 

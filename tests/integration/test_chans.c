@@ -777,6 +777,60 @@ static void test_in_flight(void **state)
     seller_end(s);
 }
 
+/* A buyer's concurrent requests reach the seller in any order: a voucher that arrives after a
+ * later one is taken once, when the later voucher covers its request. */
+static void test_out_of_order(void **state)
+{
+    seller_fx *s = &fx.s;
+    chan_fx ch;
+    os_voucher v;
+    uint8_t mh_a[32], mh_b[32], mh[32];
+    sl_ticket ta, tb, tf;
+    sl_refusal r;
+    os_x402_requirement inv;
+    (void)state;
+    seller_start(s, "order", NULL, false);
+    open_channel(&ch, 1000000, NULL, NULL);
+    lookup_ok(s->c, &ch);
+
+    /* the buyer signed A (nonce 1, 0 + 300) then B (nonce 2, 300 + 200); B arrives first */
+    new_hash(mh_a);
+    new_hash(mh_b);
+    voucher(&v, &ch, 500, 2, mh_b);
+    tb = pay_ok(s->c, &v, mh_b, 200);
+    voucher(&v, &ch, 300, 1, mh_a);
+    ta = pay_ok(s->c, &v, mh_a, 300);
+    assert_int_equal(stats(s->c).in_flight, 2);
+    /* the latest voucher is still B's */
+    sl_chans_invoice(s->c, &inv, ch.id, 1, NULL);
+    assert_int_equal(inv.nonce, 2);
+    assert_int_equal(inv.authorized, 500);
+    assert_int_equal(inv.consumed, 500);
+    /* both are booked, in any order; then A again, covered this time: a nonce is used once */
+    assert_int_equal(finish(s->c, &ta, 100), 100);
+    assert_int_equal(finish(s->c, &tb, 150), 250);
+    pay_refused(s->c, &v, mh_a, 1, 402, "stale_nonce", NULL);
+
+    /* a much later nonce, then late ones: too far below it, or not covered by it */
+    new_hash(mh);
+    voucher(&v, &ch, 600, 5000, mh);
+    tf = pay_ok(s->c, &v, mh, 100);
+    new_hash(mh);
+    voucher(&v, &ch, 601, 3, mh);
+    pay_refused(s->c, &v, mh, 1, 402, "stale_nonce", NULL);
+    voucher(&v, &ch, 601, 4999, mh);
+    pay_refused(s->c, &v, mh, 400, 402, "insufficient_amount", &r); /* 250 + 100 + 400 > 600 */
+    assert_int_equal(r.req.nonce, 5000);
+    assert_int_equal(voucher_count(s->l, ch.id), 3);
+    /* covered, it is taken */
+    tb = pay_ok(s->c, &v, mh, 250); /* 250 + 100 + 250 = 600 */
+    assert_int_equal(voucher_count(s->l, ch.id), 4);
+    assert_int_equal(finish(s->c, &tf, 50), 300);
+    assert_int_equal(finish(s->c, &tb, 10), 310);
+    assert_int_equal(stats(s->c).in_flight, 0);
+    seller_end(s);
+}
+
 /* ---- settling ---------------------------------------------------------------------------- */
 
 /* Pays and finishes n requests on ch (nonces from *nonce), each estimate est and cost cost(i). */
@@ -1106,6 +1160,7 @@ int main(void)
         cmocka_unit_test_teardown(test_pay_and_finish, seller_cleanup),
         cmocka_unit_test_teardown(test_pay_refusals, seller_cleanup),
         cmocka_unit_test_teardown(test_in_flight, seller_cleanup),
+        cmocka_unit_test_teardown(test_out_of_order, seller_cleanup),
         cmocka_unit_test_teardown(test_settle_on_demand, seller_cleanup),
         cmocka_unit_test_teardown(test_settle_by_threshold, seller_cleanup),
         cmocka_unit_test_teardown(test_close_request_claimed, seller_cleanup),

@@ -18,7 +18,13 @@
 #define _GNU_SOURCE 1 /* nftw, for registry_client.h */
 #include "testutil.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -405,6 +411,71 @@ static void test_openai_chat(void **state)
     openai_stream_text(&R, text, sizeof(text), &done, &usage);
     assert_string_equal(text, "echo: count me");
     assert_int_equal(usage, 1);
+}
+
+/* Many clients at once, as a busy local gateway sees them: more open connections than a per-address
+ * limit would allow (all come from 127.0.0.1), and concurrent paid requests on one channel, whose
+ * vouchers reach the seller in any order: every one is answered. */
+#define CONC_THREADS 24
+#define CONC_EACH 5
+#define CONC_CONNS 96
+
+static void *conc_worker(void *arg)
+{
+    int *ok = arg;
+    reply *r = malloc(sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    for (int i = 0; i < CONC_EACH; i++) {
+        memset(r, 0, sizeof(*r));
+        post(r, "/v1/chat/completions",
+             "{\"model\":\"echo\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\",\"content\":"
+             "\"all at once\"}]}",
+             NULL, NULL);
+        if (r->status == 200 && strstr(r->body, "echo: all at once") != NULL)
+            (*ok)++;
+        else
+            fprintf(stderr, "concurrent request: %ld %.300s\n", r->status, r->body);
+    }
+    free(r);
+    return NULL;
+}
+
+static void test_many_clients(void **state)
+{
+    int fds[CONC_CONNS], oks[CONC_THREADS] = {0}, total = 0;
+    pthread_t t[CONC_THREADS];
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(by_buyer_port(fx.buyer))};
+    char req[128], buf[512];
+    (void)state;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n",
+             (unsigned)by_buyer_port(fx.buyer));
+    for (int i = 0; i < CONC_CONNS; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
+    }
+    for (int i = 0; i < CONC_CONNS; i++) { /* all open at once, then each asks */
+        struct timeval tv = {.tv_sec = 10};
+        ssize_t n;
+        assert_int_equal(setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+        assert_int_equal(send(fds[i], req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+        n = recv(fds[i], buf, sizeof(buf) - 1, 0);
+        if (n < 12 || memcmp(buf, "HTTP/1.1 200", 12) != 0)
+            fail_msg("connection %d of %d: no 200 (%zd bytes)", i + 1, CONC_CONNS, n);
+    }
+    for (int i = 0; i < CONC_CONNS; i++)
+        close(fds[i]);
+
+    for (int i = 0; i < CONC_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, conc_worker, &oks[i]), 0);
+    for (int i = 0; i < CONC_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        total += oks[i];
+    }
+    assert_int_equal(total, CONC_THREADS * CONC_EACH);
 }
 
 static void test_embeddings(void **state)
@@ -908,6 +979,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_models),
         cmocka_unit_test(test_openai_chat),
+        cmocka_unit_test(test_many_clients),
         cmocka_unit_test(test_embeddings),
         cmocka_unit_test(test_anthropic_native_and_translated),
         cmocka_unit_test(test_pin_and_price_caps),

@@ -10,6 +10,7 @@
 #include "testutil.h"
 
 #include <sodium.h>
+#include <time.h>
 
 #include "openseed/credential.h"
 #include "openseed/ct.h"
@@ -565,6 +566,54 @@ static void test_nullifier(void **state)
 }
 
 /* A nonce is single-use: a consumed, blank or tampered nonce is refused, and always wiped. */
+/* Waits up to 10 s for the pool to hold want nonces. */
+static bool pool_fills(os_cred_pool *p, size_t want)
+{
+    for (int i = 0; i < 1000; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        if (os_cred_pool_ready(p) >= want)
+            return true;
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+static void test_nonce_pool(void **state)
+{
+    enum { CAP = 8 };
+    os_cred_secret *s = new_secret();
+    os_cred_pool *p = NULL;
+    os_cred_nonce n[CAP], extra;
+    uint8_t proof[OS_CRED_PROOF_LEN];
+    req q;
+    (void)state;
+
+    assert_int_equal(os_cred_pool_new(&p, 0), OS_ERR_INVALID);
+    assert_int_equal(os_cred_pool_new(&p, 4097), OS_ERR_INVALID);
+    assert_null(p);
+    assert_false(os_cred_pool_take(NULL, &extra));
+    os_cred_pool_free(NULL);
+
+    make_req(&q, s, 12);
+    assert_int_equal(os_cred_pool_new(&p, CAP), OS_OK);
+    assert_true(pool_fills(p, CAP));
+    for (int i = 0; i < CAP; i++) {
+        assert_true(os_cred_pool_take(p, &n[i]));
+        assert_true(n[i].ready);
+        for (int j = 0; j < i; j++) /* never the same nonce twice */
+            assert_memory_not_equal(n[i].a, n[j].a, OS_CRED_POINT_LEN);
+    }
+    /* each proves, once */
+    for (int i = 0; i < CAP; i++) {
+        assert_int_equal(os_cred_prove_with(proof, &n[i], s, q.n, q.channel, q.md), OS_OK);
+        assert_int_equal(os_cred_verify(q.c, q.n, proof, q.channel, q.md), OS_OK);
+    }
+    /* drained to half or below, it fills up again */
+    assert_true(pool_fills(p, CAP));
+    os_cred_pool_free(p);
+    os_cred_secret_free(s);
+}
+
 static void test_nonce_single_use(void **state)
 {
     os_cred_secret *s = new_secret();
@@ -629,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_header_lengths),
         cmocka_unit_test(test_nullifier),
         cmocka_unit_test(test_nonce_single_use),
+        cmocka_unit_test(test_nonce_pool),
     };
     return cmocka_run_group_tests_name("credential", tests, tu_init, NULL);
 }

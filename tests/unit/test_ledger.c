@@ -402,6 +402,43 @@ static void test_nonce_replay_refused(void **state)
     sl_ledger_close(l);
 }
 
+/* A voucher that arrives after a later one is stored below the latest, once. */
+static void test_accept_late(void **state)
+{
+    fixture *f = *state;
+    uint8_t id[32], fresh[32];
+    sl_ledger *l = open_ok(f);
+    uint64_t rid = 0, late_rid;
+
+    chan_id(id, 6);
+    chan_id(fresh, 7);
+    put_channel(l, id, 1000000, 0);
+    put_channel(l, fresh, 1000000, 0);
+    accept_ok(l, id, 9, 500, 200);
+    os_voucher late = voucher(id, 7, 300), same = voucher(id, 9, 600), above = voucher(id, 10, 700);
+    assert_int_equal(sl_ledger_accept_late(l, &rid, &late, "openai.chat", "m", 300), OS_OK);
+    late_rid = rid;
+    assert_true(late_rid > 0);
+    /* the latest stays the latest */
+    sl_channel c = get_ok(l, id);
+    assert_true(c.voucher.nonce == 9 && c.voucher.cumulative_amount == 500);
+    /* used once; never at or above the latest; not on a channel without a latest */
+    assert_int_equal(sl_ledger_accept_late(l, &rid, &late, "openai.chat", "m", 300), OS_ERR_EXISTS);
+    assert_int_equal(sl_ledger_accept_late(l, &rid, &same, "openai.chat", "m", 1), OS_ERR_EXISTS);
+    assert_int_equal(sl_ledger_accept_late(l, &rid, &above, "openai.chat", "m", 1), OS_ERR_EXISTS);
+    os_voucher first = voucher(fresh, 1, 10);
+    assert_int_equal(sl_ledger_accept_late(l, &rid, &first, "openai.chat", "m", 1), OS_ERR_EXISTS);
+    assert_true(rid == late_rid);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM vouchers"), 2);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM requests"), 2);
+    /* its request is booked like any other */
+    sl_request_end e = end_with(120);
+    uint64_t after = 0;
+    assert_int_equal(sl_ledger_finish(l, &after, late_rid, &e), OS_OK);
+    assert_true(after == 120);
+    sl_ledger_close(l);
+}
+
 static void test_accept_unknown_channel(void **state)
 {
     fixture *f = *state;
@@ -892,6 +929,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_chain_get_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_durable_then_interrupted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nonce_replay_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accept_late, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_unknown_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumed_overflow, setup, teardown),
