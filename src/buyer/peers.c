@@ -336,11 +336,17 @@ typedef struct cand {
     const by_peer_ref *pr;
     size_t offering;
     double score;
+    int64_t cool_until; /* > 0: cooling down until then (a last resort) */
 } cand;
 
+/* Sellers not cooling down first, by score; then the cooling ones, soonest back first. */
 static int cand_cmp(const void *a, const void *b)
 {
     const cand *x = a, *y = b;
+    if ((x->cool_until > 0) != (y->cool_until > 0))
+        return x->cool_until > 0 ? 1 : -1;
+    if (x->cool_until != y->cool_until)
+        return x->cool_until < y->cool_until ? -1 : 1;
     if (x->score != y->score)
         return x->score > y->score ? -1 : 1;
     return memcmp(x->pr->v.record.node, y->pr->v.record.node, 20);
@@ -434,19 +440,27 @@ os_err by_peers_candidates(by_peers *p, by_peer **out, size_t *n, const char *se
         goto unlock;
     }
     now = by_peers_now_ms_(p);
+    size_t warm = 0;
     for (size_t i = 0; i < c->n; i++) {
         const by_listing_entry *le = &c->e[i];
         const by_peer_node *ne = by_peers_node_find_(p, le->pr->v.record.node);
+        bool cooling = ne != NULL && ne->cooling && now < ne->cooldown_until;
         size_t off;
-        if (ne != NULL && ne->cooling && now < ne->cooldown_until)
-            continue;
         if (!pick_offering(&le->pr->v.record, service, api_bits, cap, &off))
             continue;
-        cs[nc++] =
-            (cand){.pr = le->pr, .offering = off, .score = by_peers_node_score_(ne, le->score)};
+        cs[nc++] = (cand){.pr = le->pr,
+                          .offering = off,
+                          .score = by_peers_node_score_(ne, le->score),
+                          .cool_until = cooling ? ne->cooldown_until : 0};
+        warm += !cooling;
     }
     if (nc > 1)
         qsort(cs, nc, sizeof(*cs), cand_cmp);
+    /* Cooling sellers are skipped while another can take the request; when every one is cooling
+     * down (one blip of a lone seller's model), they are still tried, soonest back first, rather
+     * than answering that nobody sells the model. */
+    if (warm > 0)
+        nc = warm;
     if (nc > max)
         nc = max;
     if (nc > 0) {

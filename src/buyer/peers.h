@@ -64,7 +64,8 @@ typedef struct by_peer {
 
 /*
  * The candidates for service and one of api_bits (OS_API_* of record.h; the offering must list
- * at least one), best first, at most max. pin (20 bytes or NULL) restricts the answer to that
+ * at least one), best first, at most max. Sellers cooling down are left out while another can be
+ * offered; when all are cooling down they are all offered, soonest back first. pin (20 bytes or NULL) restricts the answer to that
  * seller whatever its cooldown or caps (then *n is 0 or 1; it is looked up with GET
  * /v1/peers/{node} when not in the listing). *out is malloc'd (free()). OS_ERR_NETWORK when no
  * registry answered and nothing is cached; OS_OK with *n = 0 when none matches.

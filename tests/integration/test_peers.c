@@ -646,6 +646,22 @@ static void test_cooldown(void **state)
     r = cands(f, &n, "svc-cool", OS_API_OPENAI_CHAT, NULL, NULL, 10, OS_OK);
     assert_true(has_node(r, n, &a));
     free(r);
+
+    /* every seller cooling down: all are still offered, the one back soonest first (b cools
+     * 5 s from now, a 10 s: its 2nd failure in a row), rather than none */
+    by_peers_observe(f->bp, a.addr, &fail);
+    by_peers_observe(f->bp, b.addr, &fail);
+    r = cands(f, &n, "svc-cool", OS_API_OPENAI_CHAT, NULL, NULL, 10, OS_OK);
+    assert_int_equal(n, 2);
+    assert_node(&r[0], &b);
+    assert_node(&r[1], &a);
+    free(r);
+    /* and once one is back, only it */
+    f->clock += 5000;
+    r = cands(f, &n, "svc-cool", OS_API_OPENAI_CHAT, NULL, NULL, 10, OS_OK);
+    assert_int_equal(n, 1);
+    assert_node(&r[0], &b);
+    free(r);
 }
 
 static void test_ttft_reorders(void **state)
