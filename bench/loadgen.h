@@ -2,12 +2,15 @@
 /*
  * A small HTTP/1.1 load engine for the benchmarks: pre-built requests sent over persistent
  * keep-alive connections with plain non-blocking sockets and epoll, one request in flight per
- * connection, replies framed by Content-Length. A phase runs closed-loop (each connection sends
+ * connection, replies framed by Content-Length or chunked transfer coding. A phase runs closed-loop (each connection sends
  * its next request as soon as the reply arrives) or open-loop at a fixed total rate (requests
  * scheduled in advance; latency counts from the scheduled time, so a stalled server cannot hide
  * its queue, as in wrk2). Every request's latency comes from CLOCK_MONOTONIC; a phase reports
  * requests, errors (non-2xx or a broken connection), req/s, p50/p90/p99/max and the CPU the
- * server process and the generator used over the measured window. Header-only because CMake
+ * server process and the generator used over the measured window. A phase may also time the
+ * server-sent events of streamed replies: the time to the first event that carries a token (from
+ * the same start as the latency) and the gaps between such events as they arrive; events that
+ * arrive in one read count as arriving together. Header-only because CMake
  * builds each bench .c file into its own program; everything here is static.
  */
 #ifndef OPENSEED_BENCH_LOADGEN_H
@@ -35,10 +38,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #define RBUF_INIT (64u * 1024)
 #define RBUF_MAX (16u * 1024 * 1024) /* a reply larger than this is an error */
 #define MAX_SAMPLES_PER_WORKER (32u * 1024 * 1024)
 #define REQ_MAX 8192 /* bytes of one request we write (an announce is ~1.5 KiB) */
+#define CHUNK_LINE_MAX 1024 /* a chunk-size or trailer line longer than this is an error */
 #define NS 1000000000LL
 
 /* How a phase is driven. */
@@ -48,26 +54,27 @@ typedef struct lg_config {
     unsigned conns, threads; /* connections, spread over threads */
     double warmup, duration; /* seconds: unmeasured, then measured */
     long server_pid;         /* > 0: report this process's CPU time */
+    long pids[8];            /* > 0: also report these processes' CPU time (result.pid_cpu) */
     unsigned timeline_ms;    /* > 0: also print count, p99 and max per interval of this length */
 } lg_config;
 
 /* ------------------------------------------------------------------ time, CPU */
 
-static int64_t mono_ns(void)
+static inline int64_t mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
 }
 
-static int64_t real_ms(void)
+static inline int64_t real_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_until(int64_t t)
+static inline void sleep_until(int64_t t)
 {
     int64_t d = t - mono_ns();
     if (d > 0) {
@@ -78,7 +85,7 @@ static void sleep_until(int64_t t)
 }
 
 /* CPU seconds (user + system) a process has used, from /proc/PID/stat; -1 if unreadable. */
-static double proc_cpu_s(long pid)
+static inline double proc_cpu_s(long pid)
 {
     char path[64], buf[1024];
     FILE *f;
@@ -99,7 +106,7 @@ static double proc_cpu_s(long pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static double self_cpu_s(void)
+static inline double self_cpu_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -109,7 +116,7 @@ static double self_cpu_s(void)
 /* CPU seconds every CPU of the machine has spent busy (not idle or waiting on I/O) since boot,
  * from /proc/stat; -1 if unreadable. Over a window, this minus the server's and our own CPU is
  * what other processes took: the machine is shared, so the tables say how quiet it was. */
-static double sys_busy_s(void)
+static inline double sys_busy_s(void)
 {
     unsigned long long v[8] = {0};
     FILE *f = fopen("/proc/stat", "r");
@@ -133,20 +140,21 @@ typedef struct req {
     size_t len;
 } req;
 
-static bool req_build(req *r, const char *method, const char *path, const char *host,
-                      unsigned port, const char *body, size_t body_len)
+/* One request; extra is "" or more header lines, each ending in CRLF. */
+static inline bool req_build_h(req *r, const char *method, const char *path, const char *host,
+                        unsigned port, const char *extra, const char *body, size_t body_len)
 {
-    char head[512];
+    char head[2048];
     int n;
 
     if (body != NULL)
         n = snprintf(head, sizeof(head),
-                     "%s %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: application/json\r\n"
+                     "%s %s HTTP/1.1\r\nHost: %s:%u\r\n%sContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\n\r\n",
-                     method, path, host, port, body_len);
+                     method, path, host, port, extra, body_len);
     else
-        n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s:%u\r\n\r\n", method, path,
-                     host, port);
+        n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s:%u\r\n%s\r\n", method,
+                     path, host, port, extra);
     if (n < 0 || (size_t)n >= sizeof(head) || (size_t)n + body_len > REQ_MAX)
         return false;
     if ((r->data = malloc((size_t)n + body_len)) == NULL)
@@ -158,7 +166,13 @@ static bool req_build(req *r, const char *method, const char *path, const char *
     return true;
 }
 
-static void reqs_free(req *r, size_t n)
+static inline bool req_build(req *r, const char *method, const char *path, const char *host,
+                      unsigned port, const char *body, size_t body_len)
+{
+    return req_build_h(r, method, path, host, port, "", body, body_len);
+}
+
+static inline void reqs_free(req *r, size_t n)
 {
     if (r == NULL)
         return;
@@ -182,6 +196,8 @@ typedef struct sample {
     uint32_t body;   /* reply body bytes */
     uint16_t status; /* HTTP status; 0 = connection error */
     uint16_t count;  /* occurrences of the phase's needle in a 2xx body */
+    int64_t ttft;    /* ns from the same start to the first token event; -1 none (or not timed) */
+    uint32_t events; /* token events seen */
 } sample;
 
 typedef struct phase {
@@ -191,12 +207,14 @@ typedef struct phase {
     double rate;   /* 0 = closed loop */
     bool drain;    /* stop when every queue is done (count-bounded), not at a time */
     const char *needle;
+    const char *event_needle; /* non-NULL: time SSE events whose text holds this (token events) */
     int64_t t0, tw, te; /* start, end of warm-up, end (cap when draining) */
     atomic_llong exhausted_at; /* first time a non-cycling queue ran dry (timed phases) */
     atomic_int stop;
 } phase;
 
 enum { C_IDLE, C_BUSY, C_DONE };
+enum { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER, CH_END };
 
 typedef struct conn {
     int fd;
@@ -210,6 +228,17 @@ typedef struct conn {
     int status;
     bool close_after;
     bool want_out;
+    /* chunked replies are decoded in place: body bytes are moved down to rbuf + hdr_end */
+    bool chunked;
+    int ch_state;
+    size_t ch_pos, ch_left, blen; /* raw bytes parsed, left in this chunk, body bytes decoded */
+    /* event timing */
+    size_t ev_pos;  /* body bytes scanned for event ends */
+    size_t ev_from; /* start of the event being read */
+    int64_t ttft, last_ev;
+    uint32_t events;
+    int64_t *gaps; /* ns between successive token events of the reply in flight */
+    size_t n_gaps, cap_gaps;
 } conn;
 
 typedef struct worker {
@@ -220,12 +249,14 @@ typedef struct worker {
     size_t n_conns;
     sample *samples;
     size_t n_samples, cap_samples;
+    int64_t *gaps; /* the token gaps of every reply completed in the measured window */
+    size_t n_gaps, cap_gaps;
     uint64_t reconnects;
     char err[160];
 } worker;
 
 
-static int conn_open(const struct sockaddr_in *addr)
+static inline int conn_open(const struct sockaddr_in *addr)
 {
     int one = 1, fl;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -242,8 +273,22 @@ static int conn_open(const struct sockaddr_in *addr)
     return fd;
 }
 
-static void add_sample(worker *w, int64_t done, int64_t lat, size_t body, int status,
-                       unsigned count)
+static inline bool push_i64(int64_t **v, size_t *n, size_t *cap, int64_t x)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 1024;
+        int64_t *g;
+        if (nc > MAX_SAMPLES_PER_WORKER || (g = realloc(*v, nc * sizeof(*g))) == NULL)
+            return false;
+        *v = g;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = x;
+    return true;
+}
+
+static inline void add_sample(worker *w, int64_t done, int64_t lat, size_t body, int status,
+                       unsigned count, int64_t ttft, uint32_t events)
 {
     if (w->n_samples == w->cap_samples) {
         size_t nc = w->cap_samples ? w->cap_samples * 2 : 65536;
@@ -255,11 +300,16 @@ static void add_sample(worker *w, int64_t done, int64_t lat, size_t body, int st
         w->samples = g;
         w->cap_samples = nc;
     }
-    w->samples[w->n_samples++] = (sample){done, lat, body > UINT32_MAX ? UINT32_MAX : (uint32_t)body,
-                                          (uint16_t)status, count > 65535 ? 65535 : (uint16_t)count};
+    w->samples[w->n_samples++] = (sample){done,
+                                          lat,
+                                          body > UINT32_MAX ? UINT32_MAX : (uint32_t)body,
+                                          (uint16_t)status,
+                                          count > 65535 ? 65535 : (uint16_t)count,
+                                          ttft,
+                                          events};
 }
 
-static void conn_reopen(worker *w, conn *c, int ep)
+static inline void conn_reopen(worker *w, conn *c, int ep)
 {
     struct epoll_event ev = {.events = EPOLLIN};
 
@@ -280,14 +330,14 @@ static void conn_reopen(worker *w, conn *c, int ep)
 }
 
 /* The request in flight failed (reset, bad reply): counted as an error, then a new connection. */
-static void conn_fail(worker *w, conn *c, int ep, int64_t now)
+static inline void conn_fail(worker *w, conn *c, int ep, int64_t now)
 {
     if (c->state == C_BUSY)
-        add_sample(w, now, now - c->t_start, 0, 0, 0);
+        add_sample(w, now, now - c->t_start, 0, 0, 0, -1, 0);
     conn_reopen(w, c, ep);
 }
 
-static void want_out(conn *c, int ep, bool on)
+static inline void want_out(conn *c, int ep, bool on)
 {
     struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0)};
 
@@ -298,7 +348,7 @@ static void want_out(conn *c, int ep, bool on)
         c->want_out = on;
 }
 
-static void conn_write(worker *w, conn *c, int ep, int64_t now)
+static inline void conn_write(worker *w, conn *c, int ep, int64_t now)
 {
     while (c->sent < c->cur->len) {
         ssize_t k = send(c->fd, c->cur->data + c->sent, c->cur->len - c->sent, MSG_NOSIGNAL);
@@ -317,7 +367,7 @@ static void conn_write(worker *w, conn *c, int ep, int64_t now)
     want_out(c, ep, false);
 }
 
-static void start_request(worker *w, conn *c, int ep, int64_t now)
+static inline void start_request(worker *w, conn *c, int ep, int64_t now)
 {
     phase *ph = w->ph;
     queue *q = c->q;
@@ -348,12 +398,19 @@ static void start_request(worker *w, conn *c, int ep, int64_t now)
     c->rlen = c->scanned = c->hdr_end = c->clen = 0;
     c->status = 0;
     c->close_after = false;
+    c->chunked = false;
+    c->ch_state = CH_SIZE;
+    c->ch_pos = c->ch_left = c->blen = 0;
+    c->ev_pos = c->ev_from = 0;
+    c->ttft = c->last_ev = -1;
+    c->events = 0;
+    c->n_gaps = 0;
     c->state = C_BUSY;
     conn_write(w, c, ep, now);
 }
 
 /* Parses the status line and the headers we need; false for a reply we cannot frame. */
-static bool parse_head(conn *c)
+static inline bool parse_head(conn *c)
 {
     const char *p = c->rbuf, *end = c->rbuf + c->hdr_end, *line;
     bool has_len = false;
@@ -395,9 +452,21 @@ static bool parse_head(conn *c)
             if (strcasestr(v, "close") != NULL)
                 c->close_after = true;
         } else if (ll > 18 && strncasecmp(line, "transfer-encoding:", 18) == 0) {
-            return false; /* the registry frames with Content-Length; chunked is not expected */
+            char v[64];
+            size_t vl = ll - 18 < sizeof(v) - 1 ? ll - 18 : sizeof(v) - 1;
+            memcpy(v, line + 18, vl);
+            v[vl] = '\0';
+            if (strcasestr(v, "chunked") == NULL)
+                return false;
+            c->chunked = true;
         }
         line = eol + 1;
+    }
+    if (c->chunked) {
+        if (has_len)
+            return false; /* both framings: refused, as RFC 9112 §6.3 advises */
+        c->ch_pos = c->hdr_end;
+        return true;
     }
     if (!has_len) {
         if (c->status == 204 || c->status == 304)
@@ -408,7 +477,7 @@ static bool parse_head(conn *c)
     return true;
 }
 
-static unsigned count_needle(const char *body, size_t len, const char *needle)
+static inline unsigned count_needle(const char *body, size_t len, const char *needle)
 {
     size_t nl = strlen(needle);
     unsigned n = 0;
@@ -421,7 +490,98 @@ static unsigned count_needle(const char *body, size_t len, const char *needle)
     return n;
 }
 
-static void conn_read(worker *w, conn *c, int ep, int64_t now)
+/* Decodes what arrived of a chunked body in place; false on a framing error. */
+static inline bool dechunk(conn *c)
+{
+    while (c->ch_pos < c->rlen && c->ch_state != CH_END) {
+        char *p = c->rbuf + c->ch_pos;
+        size_t avail = c->rlen - c->ch_pos;
+        if (c->ch_state == CH_DATA) {
+            size_t n = avail < c->ch_left ? avail : c->ch_left;
+            memmove(c->rbuf + c->hdr_end + c->blen, p, n);
+            c->blen += n;
+            c->ch_pos += n;
+            if ((c->ch_left -= n) == 0)
+                c->ch_state = CH_DATA_END;
+            continue;
+        }
+        if (c->ch_state == CH_DATA_END) {
+            if (avail < 2)
+                return true;
+            if (p[0] != '\r' || p[1] != '\n')
+                return false;
+            c->ch_pos += 2;
+            c->ch_state = CH_SIZE;
+            continue;
+        }
+        /* CH_SIZE or CH_TRAILER: one line */
+        const char *eol = memmem(p, avail, "\r\n", 2);
+        if (eol == NULL)
+            return avail <= CHUNK_LINE_MAX;
+        size_t ll = (size_t)(eol - p);
+        c->ch_pos += ll + 2;
+        if (c->ch_state == CH_TRAILER) {
+            if (ll == 0)
+                c->ch_state = CH_END;
+            continue;
+        }
+        uint64_t v = 0;
+        size_t i = 0;
+        for (; i < ll; i++) {
+            int d = p[i] >= '0' && p[i] <= '9'   ? p[i] - '0'
+                    : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
+                    : p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10
+                                                 : -1;
+            if (d < 0)
+                break;
+            v = v * 16 + (uint64_t)d;
+            if (v > RBUF_MAX)
+                return false;
+        }
+        if (i == 0 || (i < ll && p[i] != ';' && p[i] != ' ' && p[i] != '\t'))
+            return false;
+        c->ch_left = (size_t)v;
+        c->ch_state = v == 0 ? CH_TRAILER : CH_DATA;
+    }
+    return true;
+}
+
+/* Finds the events completed in the body so far (an event ends at a blank line) and times the
+ * token events among them. */
+static inline void scan_events(conn *c, const char *needle, int64_t now)
+{
+    const char *b = c->rbuf + c->hdr_end;
+    size_t nl = strlen(needle);
+
+    while (c->ev_pos + 1 < c->blen) {
+        size_t end = 0;
+        for (size_t i = c->ev_pos; i + 1 < c->blen; i++) {
+            if (b[i] == '\n' && b[i + 1] == '\n') {
+                end = i + 2;
+                break;
+            }
+            if (b[i] == '\n' && b[i + 1] == '\r' && i + 2 < c->blen && b[i + 2] == '\n') {
+                end = i + 3;
+                break;
+            }
+        }
+        if (end == 0) {
+            c->ev_pos = c->blen - 1;
+            return;
+        }
+        if (memmem(b + c->ev_from, end - c->ev_from, needle, nl) != NULL) {
+            if (c->events == 0)
+                c->ttft = now - c->t_start;
+            else
+                (void)push_i64(&c->gaps, &c->n_gaps, &c->cap_gaps, now - c->last_ev);
+            c->last_ev = now;
+            c->events++;
+        }
+        c->ev_pos = c->ev_from = end;
+    }
+}
+
+static inline void conn_read(worker *w, conn *c, int ep, int64_t now)
 {
     for (;;) {
         ssize_t k;
@@ -464,24 +624,38 @@ static void conn_read(worker *w, conn *c, int ep, int64_t now)
             return;
         }
     }
-    if (c->rlen < c->hdr_end + c->clen)
+    if (c->chunked) {
+        if (!dechunk(c)) {
+            conn_fail(w, c, ep, now);
+            return;
+        }
+    } else {
+        c->blen = c->rlen - c->hdr_end < c->clen ? c->rlen - c->hdr_end : c->clen;
+    }
+    if (w->ph->event_needle != NULL && c->status >= 200 && c->status < 300)
+        scan_events(c, w->ph->event_needle, now);
+    if (c->chunked ? c->ch_state != CH_END : c->rlen < c->hdr_end + c->clen)
         return;
-    if (c->rlen > c->hdr_end + c->clen) {
+    if (c->rlen > (c->chunked ? c->ch_pos : c->hdr_end + c->clen)) {
         conn_fail(w, c, ep, now); /* one request in flight: nothing may follow the reply */
         return;
     }
     {
         unsigned cnt = 0;
         if (w->ph->needle != NULL && c->status >= 200 && c->status < 300)
-            cnt = count_needle(c->rbuf + c->hdr_end, c->clen, w->ph->needle);
-        add_sample(w, now, now - c->t_start, c->clen, c->status, cnt);
+            cnt = count_needle(c->rbuf + c->hdr_end, c->blen, w->ph->needle);
+        add_sample(w, now, now - c->t_start, c->blen, c->status, cnt, c->ttft, c->events);
+        if (now >= w->ph->tw)
+            for (size_t i = 0; i < c->n_gaps; i++)
+                if (!push_i64(&w->gaps, &w->n_gaps, &w->cap_gaps, c->gaps[i]))
+                    break;
     }
     c->state = C_IDLE;
     if (c->close_after)
         conn_reopen(w, c, ep);
 }
 
-static void *worker_main(void *arg)
+static inline void *worker_main(void *arg)
 {
     worker *w = arg;
     phase *ph = w->ph;
@@ -555,20 +729,27 @@ typedef struct result {
     uint64_t requests, errors, conn_errors, reconnects;
     double seconds, rps;
     double p50, p90, p99, max; /* ms */
+    /* token events of streamed 2xx replies (phases with an event_needle) */
+    uint64_t ttft_n, gap_n;
+    double ttft_p50, ttft_p90, ttft_p99, ttft_max; /* ms */
+    double gap_p50, gap_p90, gap_p99, gap_max;     /* ms */
+    double avg_events;
     double srv_cpu, gen_cpu;   /* fraction of one CPU over the window; -1 unknown */
     double other_cpu;          /* the rest of the machine's busy CPU over the window; -1 unknown */
     double avg_body, avg_count;
+    uint64_t no_needle;  /* 2xx replies without the phase's needle (counted in errors too) */
+    double pid_cpu[8];   /* fraction of one CPU of lg_config.pids over the window; -1 unknown */
     char statuses[160];
     char note[192];
 } result;
 
-static int cmp_i64(const void *a, const void *b)
+static inline int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return x < y ? -1 : x > y;
 }
 
-static double pct_ms(const int64_t *v, size_t n, double p)
+static inline double pct_ms(const int64_t *v, size_t n, double p)
 {
     size_t k;
     if (n == 0)
@@ -583,7 +764,7 @@ static double pct_ms(const int64_t *v, size_t n, double p)
 
 /* Prints, per interval of the measured window, completed requests, p99 and max latency: periodic
  * stalls (a background pass holding a lock, a burst of CPU elsewhere) show up here. */
-static void print_timeline(const char *name, const worker *ws, unsigned T, int64_t from,
+static inline void print_timeline(const char *name, const worker *ws, unsigned T, int64_t from,
                            int64_t to, unsigned step_ms)
 {
     const int64_t step = (int64_t)step_ms * 1000000;
@@ -625,13 +806,15 @@ out:
 }
 
 /* Runs one phase over fresh connections and fills res. false when it could not run at all. */
-static bool run_phase(const lg_config *o, const struct sockaddr_in *addr, phase *ph, result *res)
+static inline bool run_phase(const lg_config *o, const struct sockaddr_in *addr, phase *ph, result *res)
 {
     const unsigned K = o->conns, T = o->threads;
     conn *conns = calloc(K, sizeof(*conns));
     worker *ws = calloc(T, sizeof(*ws));
-    int64_t *lat = NULL, w0, w1, wend;
-    double srv0 = -1, srv1 = -1, gen0, gen1, sys0, sys1;
+    int64_t *lat = NULL, *ttft = NULL, *gaps = NULL, w0, w1, wend;
+    size_t n_ttft = 0, n_gaps = 0;
+    double sum_events = 0;
+    double srv0 = -1, srv1 = -1, gen0, gen1, sys0, sys1, pc0[8], pc1[8];
     uint64_t by_status[600] = {0};
     size_t total = 0, nl = 0;
     unsigned started = 0;
@@ -647,7 +830,7 @@ static bool run_phase(const lg_config *o, const struct sockaddr_in *addr, phase 
         conns[i].rcap = RBUF_INIT;
         if ((conns[i].rbuf = malloc(RBUF_INIT)) == NULL ||
             (conns[i].fd = conn_open(addr)) < 0) {
-            fprintf(stderr, "registry_bench: cannot connect to %s:%u: %s\n", o->host, o->port,
+            fprintf(stderr, "loadgen: cannot connect to %s:%u: %s\n", o->host, o->port,
                     strerror(errno));
             goto out;
         }
@@ -681,6 +864,8 @@ static bool run_phase(const lg_config *o, const struct sockaddr_in *addr, phase 
     w0 = mono_ns();
     if (o->server_pid > 0)
         srv0 = proc_cpu_s(o->server_pid);
+    for (unsigned i = 0; i < 8; i++)
+        pc0[i] = o->pids[i] > 0 ? proc_cpu_s(o->pids[i]) : -1;
     gen0 = self_cpu_s();
     sys0 = sys_busy_s();
     for (unsigned t = 0; t < started; t++)
@@ -688,18 +873,21 @@ static bool run_phase(const lg_config *o, const struct sockaddr_in *addr, phase 
     w1 = mono_ns();
     if (o->server_pid > 0)
         srv1 = proc_cpu_s(o->server_pid);
+    for (unsigned i = 0; i < 8; i++)
+        pc1[i] = o->pids[i] > 0 ? proc_cpu_s(o->pids[i]) : -1;
     gen1 = self_cpu_s();
     sys1 = sys_busy_s();
     if (started < T) {
-        fprintf(stderr, "registry_bench: cannot start the sending threads\n");
+        fprintf(stderr, "loadgen: cannot start the sending threads\n");
         goto out;
     }
     for (unsigned t = 0; t < T; t++) {
         if (ws[t].err[0] != '\0') {
-            fprintf(stderr, "registry_bench: %s: %s\n", ph->name, ws[t].err);
+            fprintf(stderr, "loadgen: %s: %s\n", ph->name, ws[t].err);
             snprintf(res->note, sizeof(res->note), "connections lost: %s", ws[t].err);
         }
         total += ws[t].n_samples;
+        n_gaps += ws[t].n_gaps;
         res->reconnects += ws[t].reconnects;
     }
 
@@ -717,8 +905,15 @@ static bool run_phase(const lg_config *o, const struct sockaddr_in *addr, phase 
                 if (ws[t].samples[i].done > wend)
                     wend = ws[t].samples[i].done;
     }
-    if ((lat = malloc((total ? total : 1) * sizeof(*lat))) == NULL)
+    if ((lat = malloc((total ? total : 1) * sizeof(*lat))) == NULL ||
+        (ttft = malloc((total ? total : 1) * sizeof(*ttft))) == NULL ||
+        (gaps = malloc((n_gaps ? n_gaps : 1) * sizeof(*gaps))) == NULL)
         goto out;
+    n_gaps = 0;
+    for (unsigned t = 0; t < T; t++) {
+        memcpy(gaps + n_gaps, ws[t].gaps, ws[t].n_gaps * sizeof(*gaps));
+        n_gaps += ws[t].n_gaps;
+    }
     for (unsigned t = 0; t < T; t++) {
         for (size_t i = 0; i < ws[t].n_samples; i++) {
             const sample *s = &ws[t].samples[i];
@@ -733,10 +928,16 @@ static bool run_phase(const lg_config *o, const struct sockaddr_in *addr, phase 
             }
             if (s->status < 200 || s->status >= 300)
                 res->errors++;
-            else {
+            else if (ph->needle != NULL && s->count == 0) {
+                res->no_needle++;
+                res->errors++;
+            } else {
                 n_ok++;
                 sum_body += s->body;
                 sum_count += s->count;
+                sum_events += s->events;
+                if (s->ttft >= 0)
+                    ttft[n_ttft++] = s->ttft;
             }
             lat[nl++] = s->lat;
         }
@@ -748,12 +949,31 @@ static bool run_phase(const lg_config *o, const struct sockaddr_in *addr, phase 
     res->p90 = pct_ms(lat, nl, 0.90);
     res->p99 = pct_ms(lat, nl, 0.99);
     res->max = nl ? (double)lat[nl - 1] / 1e6 : 0;
+    qsort(ttft, n_ttft, sizeof(*ttft), cmp_i64);
+    qsort(gaps, n_gaps, sizeof(*gaps), cmp_i64);
+    res->ttft_n = n_ttft;
+    res->ttft_p50 = pct_ms(ttft, n_ttft, 0.50);
+    res->ttft_p90 = pct_ms(ttft, n_ttft, 0.90);
+    res->ttft_p99 = pct_ms(ttft, n_ttft, 0.99);
+    res->ttft_max = n_ttft ? (double)ttft[n_ttft - 1] / 1e6 : 0;
+    res->gap_n = n_gaps;
+    res->gap_p50 = pct_ms(gaps, n_gaps, 0.50);
+    res->gap_p90 = pct_ms(gaps, n_gaps, 0.90);
+    res->gap_p99 = pct_ms(gaps, n_gaps, 0.99);
+    res->gap_max = n_gaps ? (double)gaps[n_gaps - 1] / 1e6 : 0;
+    res->avg_events = n_ok ? sum_events / (double)n_ok : 0;
     res->srv_cpu = srv0 >= 0 && srv1 >= 0 && w1 > w0 ? (srv1 - srv0) / ((double)(w1 - w0) / 1e9) : -1;
     res->gen_cpu = w1 > w0 ? (gen1 - gen0) / ((double)(w1 - w0) / 1e9) : -1;
+    for (unsigned i = 0; i < 8; i++)
+        res->pid_cpu[i] = pc0[i] >= 0 && pc1[i] >= 0 && w1 > w0
+                              ? (pc1[i] - pc0[i]) / ((double)(w1 - w0) / 1e9)
+                              : -1;
     res->other_cpu = -1;
     if (sys0 >= 0 && sys1 >= 0 && w1 > w0) {
         res->other_cpu = (sys1 - sys0) / ((double)(w1 - w0) / 1e9) - res->gen_cpu -
                          (res->srv_cpu > 0 ? res->srv_cpu : 0);
+        for (unsigned i = 0; i < 8; i++)
+            res->other_cpu -= res->pid_cpu[i] > 0 ? res->pid_cpu[i] : 0;
         if (res->other_cpu < 0)
             res->other_cpu = 0; /* tick accounting is coarse */
     }
@@ -781,26 +1001,31 @@ static bool run_phase(const lg_config *o, const struct sockaddr_in *addr, phase 
     ok = true;
 out:
     free(lat);
+    free(ttft);
+    free(gaps);
     if (ws != NULL)
-        for (unsigned t = 0; t < T; t++)
+        for (unsigned t = 0; t < T; t++) {
             free(ws[t].samples);
+            free(ws[t].gaps);
+        }
     if (conns != NULL)
         for (unsigned i = 0; i < K; i++) {
             if (conns[i].fd >= 0)
                 close(conns[i].fd);
             free(conns[i].rbuf);
+            free(conns[i].gaps);
         }
     free(ws);
     free(conns);
     return ok;
 }
 
-static queue *queues_new(unsigned k)
+static inline queue *queues_new(unsigned k)
 {
     return calloc(k, sizeof(queue));
 }
 
-static void queues_free(queue *q, unsigned k)
+static inline void queues_free(queue *q, unsigned k)
 {
     if (q == NULL)
         return;
@@ -809,7 +1034,7 @@ static void queues_free(queue *q, unsigned k)
     free(q);
 }
 
-static void cpus_allowed(char *out, size_t cap, long pid)
+static inline void cpus_allowed(char *out, size_t cap, long pid)
 {
     char path[64], line[256];
     FILE *f;
@@ -835,7 +1060,7 @@ static void cpus_allowed(char *out, size_t cap, long pid)
     fclose(f);
 }
 
-static void cpu_model(char *out, size_t cap)
+static inline void cpu_model(char *out, size_t cap)
 {
     char line[256];
     FILE *f = fopen("/proc/cpuinfo", "r");
@@ -856,7 +1081,7 @@ static void cpu_model(char *out, size_t cap)
     fclose(f);
 }
 
-static void print_result(const result *r, bool header)
+static inline void print_result(const result *r, bool header)
 {
     char srv[16], gen[16], oth[16], per[16];
 
@@ -882,7 +1107,7 @@ static void print_result(const result *r, bool header)
            per);
 }
 
-static void print_details(const result *r)
+static inline void print_details(const result *r)
 {
     printf("  %-14s %.2f s measured", r->name, r->seconds);
     if (r->avg_count > 0)
@@ -894,6 +1119,31 @@ static void print_details(const result *r)
     if (r->note[0] != '\0')
         printf(", %s", r->note);
     printf("\n");
+}
+
+/* The result as a JSON object (times in ms, CPU as fractions of one CPU, null when unknown);
+ * the caller owns it. NULL when out of memory. */
+static inline json_t *result_json(const result *r)
+{
+    json_t *j = json_object();
+    if (j == NULL)
+        return NULL;
+    json_object_set_new(j, "phase", json_string(r->name));
+    json_object_set_new(j, "seconds", json_real(r->seconds));
+    json_object_set_new(j, "requests", json_integer((json_int_t)r->requests));
+    json_object_set_new(j, "errors", json_integer((json_int_t)r->errors));
+    json_object_set_new(j, "statuses", json_string(r->statuses));
+    json_object_set_new(j, "rps", json_real(r->rps));
+    json_object_set_new(j, "p50_ms", json_real(r->p50));
+    json_object_set_new(j, "p90_ms", json_real(r->p90));
+    json_object_set_new(j, "p99_ms", json_real(r->p99));
+    json_object_set_new(j, "max_ms", json_real(r->max));
+    json_object_set_new(j, "server_cpu", r->srv_cpu >= 0 ? json_real(r->srv_cpu) : json_null());
+    json_object_set_new(j, "loadgen_cpu", r->gen_cpu >= 0 ? json_real(r->gen_cpu) : json_null());
+    json_object_set_new(j, "other_cpu", r->other_cpu >= 0 ? json_real(r->other_cpu) : json_null());
+    json_object_set_new(j, "reconnects", json_integer((json_int_t)r->reconnects));
+    json_object_set_new(j, "note", json_string(r->note));
+    return j;
 }
 
 #endif

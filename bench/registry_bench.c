@@ -56,6 +56,7 @@ typedef struct options {
     unsigned limit;
     long server_pid;
     unsigned timeline_ms;
+    const char *json_out; /* NULL, or a file for the results as JSON */
     phase_spec phases[MAX_PHASES];
     size_t n_phases;
 } options;
@@ -78,7 +79,8 @@ static void usage(FILE *f)
             "  --hb-count N         heartbeats to pre-sign [enough for the heartbeat phases]\n"
             "  --limit N            limit= of the peers queries [20]\n"
             "  --server-pid PID     report this process's CPU time per phase\n"
-            "  --timeline MS        also print requests, p99 and max per MS-long interval\n");
+            "  --timeline MS        also print requests, p99 and max per MS-long interval\n"
+            "  --json FILE          also write the results to FILE as JSON\n");
 }
 
 static bool parse_u64(uint64_t *out, const char *s, uint64_t lo, uint64_t hi)
@@ -157,7 +159,7 @@ static bool parse_options(options *o, int argc, char **argv)
         {"warmup", required_argument, NULL, 'w'},      {"phases", required_argument, NULL, 'P'},
         {"hb-count", required_argument, NULL, 'b'},    {"limit", required_argument, NULL, 'l'},
         {"server-pid", required_argument, NULL, 'S'},  {"timeline", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},
+        {"json", required_argument, NULL, 'J'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     uint64_t v;
@@ -243,6 +245,9 @@ static bool parse_options(options *o, int argc, char **argv)
             if (!parse_u64(&v, optarg, 10, 60000))
                 return false;
             o->timeline_ms = (unsigned)v;
+            break;
+        case 'J':
+            o->json_out = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -482,6 +487,23 @@ static bool queues_by_seller(queue *qs, unsigned K, size_t n, size_t rounds)
     return true;
 }
 
+/* {"sellers": N, "connections": K, "phases": [result_json...]} to o->json_out. */
+static bool write_json(const options *o, const result *results, size_t n)
+{
+    json_t *j = json_pack("{s:I,s:I,s:[]}", "sellers", (json_int_t)o->sellers, "connections",
+                          (json_int_t)o->conns, "phases");
+    json_t *arr = j != NULL ? json_object_get(j, "phases") : NULL;
+    bool ok = arr != NULL;
+
+    for (size_t i = 0; ok && i < n; i++)
+        ok = json_array_append_new(arr, result_json(&results[i])) == 0;
+    ok = ok && json_dump_file(j, o->json_out, JSON_INDENT(1)) == 0;
+    json_decref(j);
+    if (!ok)
+        fprintf(stderr, "registry_bench: cannot write %s\n", o->json_out);
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -513,8 +535,14 @@ int main(int argc, char **argv)
     addr.sin_port = htons((uint16_t)o.port);
     if (inet_pton(AF_INET, o.host, &addr.sin_addr) != 1)
         return 2;
-    lc = (lg_config){o.host,   o.port,     o.conns,      o.threads,
-                      o.warmup, o.duration, o.server_pid, o.timeline_ms};
+    lc = (lg_config){.host = o.host,
+                     .port = o.port,
+                     .conns = o.conns,
+                     .threads = o.threads,
+                     .warmup = o.warmup,
+                     .duration = o.duration,
+                     .server_pid = o.server_pid,
+                     .timeline_ms = o.timeline_ms};
     memset(&su, 0, sizeof(su));
     su.o = &o;
     atomic_init(&su.failed, 0);
@@ -651,7 +679,7 @@ int main(int argc, char **argv)
         print_result(&results[i], i == 0);
     for (size_t i = 0; i < n_results; i++)
         print_details(&results[i]);
-    rc = 0;
+    rc = o.json_out != NULL && !write_json(&o, results, n_results) ? 1 : 0;
 out:
     if (su.sellers != NULL)
         os_wipe(su.sellers, o.sellers * sizeof(seller));

@@ -11,7 +11,8 @@
 #   LAYOUTS=shared scripts/bench-registry.sh    one layout
 #   scripts/bench-registry.sh --duration 5      extra options go to registry_bench
 #
-# Environment: BUILD_DIR (default build-bench), LAYOUTS ("shared pinned"), PHASES, SELLERS,
+# Environment: BUILD_DIR (default build-bench), SKIP_BUILD=1 (use the binaries in BUILD_DIR as
+# they are), LAYOUTS ("shared pinned"), PHASES, SELLERS,
 # CONNECTIONS, THREADS, REGISTRY_THREADS (the registry's --threads; default: its own default).
 # Layouts: "shared": registry and generator both free to use every CPU (the generator's CPU use is
 # printed); "pinned": registry on CPU 0 and generator on CPU 1 (taskset), one core each.
@@ -25,9 +26,14 @@ sellers=${SELLERS:-10000}
 connections=${CONNECTIONS:-16}
 threads=${THREADS:-1}
 
-echo "==> building (Release) in $build"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DOPENSEED_TESTS=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target openseed-registry registry_bench >/dev/null
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    echo "==> building (Release) in $build"
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DOPENSEED_TESTS=OFF >/dev/null
+    cmake --build "$build" -j "$(nproc)" --target openseed-registry registry_bench >/dev/null
+fi
+for b in openseed-registry registry_bench; do
+    [ -x "$build/$b" ] || { echo "bench-registry: $build/$b is missing" >&2; exit 1; }
+done
 
 reg_pid=
 tmp=

@@ -41,6 +41,8 @@
 #                                 the proxies' ports [each daemon's port + 1000]
 #   OPENSEED_DEVNET_SKIP_SETUP=1  do not run scripts/setup.sh
 #   OPENSEED_DEVNET_SKIP_BUILD=1  use the binaries in OPENSEED_BUILD_DIR as they are
+#   OPENSEED_SELLER_ARGS          more flags for both sellers, split on spaces (e.g.
+#                                 "--upstream-concurrency 256"); OPENSEED_BUYER_ARGS for the buyer
 #
 # Fixed choices: chain id 31337; OpenSeedChannels with a 900 s close grace; anvil's public
 # development accounts: 0 deploys, 1 is the buyer wallet, 2 and 3 the sellers' node keys (key files
@@ -600,7 +602,7 @@ start_seller() { # N PORT ADMIN_PORT ENDPOINT OFFER...
         --rpc "$rpc" --chain-id "$chain_id" --escrow "$escrow" --usdc "$usdc" \
         --endpoint "$endpoint" --registry "$registry_direct" \
         --upstream "$upstream" "${upstream_args[@]}" "${offers[@]}" \
-        --channel-refresh 5s
+        --channel-refresh 5s ${OPENSEED_SELLER_ARGS:-} # split on purpose: several flags
 }
 
 start_proxy() { # NAME LISTEN_PORT TARGET_PORT
@@ -682,7 +684,8 @@ start_network() {
     say "starting openseed-buyer on http://$host:$buyer_port (wallet $buyer_wallet, deposit $deposit USDC per channel)"
     launch buyer "$build/openseed-buyer" --listen "$host:$buyer_port" --data-dir "$dir/buyer" \
         --registry "$registry_url" --rpc "$rpc" --chain-id "$chain_id" --escrow "$escrow" \
-        --usdc "$usdc" --wallet-key "$dir/keys/buyer-wallet.key" --deposit "$deposit"
+        --usdc "$usdc" --wallet-key "$dir/keys/buyer-wallet.key" --deposit "$deposit" \
+        ${OPENSEED_BUYER_ARGS:-}
     wait_until buyer "no answer on http://$host:$buyer_port/healthz" http_ok "http://$host:$buyer_port/healthz"
     wait_until buyer "does not list $chat_service in /v1/models" \
         curl_has "http://$host:$buyer_port/v1/models" "\"$chat_service\""

@@ -131,6 +131,13 @@ run_ctest build 'unit|crosscheck|integration'
 step "tests: end to end (official OpenAI and Anthropic SDKs against scripts/devnet.sh)"
 run_e2e
 
+step "benchmarks: a short run of scripts/bench.sh, so the harness cannot rot"
+check "bench smoke (scripts/bench.sh --smoke)" bash -c '
+    out=$(mktemp -d) && trap "rm -rf \"$out\"" EXIT &&
+    OPENSEED_BENCH_BUILD_DIR=build OPENSEED_BENCH_SKIP_BUILD=1 OPENSEED_BENCH_SKIP_SETUP=1 \
+        bash scripts/bench.sh --smoke --out "$out" &&
+    node bench/check-smoke.mjs "$out/latest.json"'
+
 step "tests: ASan+UBSan build (unit, integration)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -46,21 +46,7 @@ unset OPENSEED_UPSTREAM OPENSEED_UPSTREAM_API OPENSEED_UPSTREAM_MODEL \
     OPENSEED_UPSTREAM_EMBED_MODEL OPENSEED_UPSTREAM_KEY_FILE OPENSEED_UPSTREAM_KEY_ENV
 
 # Ten distinct free ports, held together while they are chosen so none repeats.
-free_ports() {
-    node -e '
-        const net = require("node:net");
-        const servers = [];
-        const take = () => new Promise((ok, ko) => {
-            const s = net.createServer().once("error", ko);
-            s.listen(0, "127.0.0.1", () => { servers.push(s); ok(s.address().port); });
-        });
-        (async () => {
-            const ports = [];
-            for (let i = 0; i < 10; i++) ports.push(await take());
-            console.log(ports.join(" "));
-            servers.forEach((s) => s.close());
-        })().catch((e) => { console.error(e.message); process.exit(1); });'
-}
+free_ports() { node "$root/scripts/free-ports.mjs" 10; }
 
 down() {
     OPENSEED_DEVNET_DIR="$dir" timeout 120 bash "$devnet" down >>"$dir/down.log" 2>&1 ||
