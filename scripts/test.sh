@@ -97,6 +97,27 @@ run_e2e() {
     rm -f "$log"
 }
 
+# run_fuzz: every libFuzzer harness for a short time after its regression inputs
+# (scripts/fuzz.sh); one test per harness.
+run_fuzz() {
+    local log line pass fail rc
+    log=$(mktemp)
+    bash scripts/fuzz.sh 20 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    line=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+    if [ -z "$line" ]; then
+        total_fail=$((total_fail + 1))
+        failed_steps+=("fuzz printed no summary (scripts/fuzz.sh exit $rc)")
+    else
+        pass=$(sed -E 's/^fuzz: ([0-9]+) passed.*/\1/' <<<"$line")
+        fail=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")
+        total_pass=$((total_pass + pass))
+        total_fail=$((total_fail + fail))
+        [ "$fail" -eq 0 ] || failed_steps+=("fuzz: $fail harnesses failed")
+    fi
+    rm -f "$log"
+}
+
 # run_forge: the contract tests; forge's own counts join the totals.
 run_forge() {
     local log line pass fail
@@ -137,6 +158,9 @@ check "bench smoke (scripts/bench.sh --smoke)" bash -c '
     OPENSEED_BENCH_BUILD_DIR=build OPENSEED_BENCH_SKIP_BUILD=1 OPENSEED_BENCH_SKIP_SETUP=1 \
         bash scripts/bench.sh --smoke --out "$out" &&
     node bench/check-smoke.mjs "$out/latest.json"'
+
+step "fuzzing: every harness 20 s (scripts/fuzz.sh 20; scripts/fuzz.sh for the long run)"
+run_fuzz
 
 step "tests: ASan+UBSan build (unit, integration)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
