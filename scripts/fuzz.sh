@@ -31,10 +31,11 @@ fi
 [ ${#names[@]} -gt 0 ] || { echo "fuzz: no harnesses in fuzz/" >&2; exit 1; }
 
 echo "==> building ${#names[@]} harnesses (clang, libFuzzer, ASan+UBSan) in $build"
+mkdir -p "$build"
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DOPENSEED_FUZZ=ON -DOPENSEED_TESTS=OFF \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
-    cmake --build "$build" -j "$(nproc)" --target "${names[@]}" >"$build.log" 2>&1 ||
-    { tail -n 30 "$build.log" >&2; echo "fuzz: build failed (log: $build.log)"; echo "fuzz: 0 passed, ${#names[@]} failed"; exit 1; }
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build/build.log" 2>&1 &&
+    cmake --build "$build" -j "$(nproc)" --target "${names[@]}" >>"$build/build.log" 2>&1 ||
+    { tail -n 30 "$build/build.log" >&2; echo "fuzz: build failed (log: $build/build.log)"; echo "fuzz: 0 passed, ${#names[@]} failed"; exit 1; }
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
