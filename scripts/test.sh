@@ -152,6 +152,9 @@ run_ctest build 'unit|crosscheck|integration'
 step "tests: end to end (official OpenAI and Anthropic SDKs against scripts/devnet.sh)"
 run_e2e
 
+step "valgrind: one integration run with every daemon under memcheck (scripts/valgrind.sh)"
+check "valgrind (scripts/valgrind.sh build)" bash scripts/valgrind.sh build
+
 step "benchmarks: a short run of scripts/bench.sh, so the harness cannot rot"
 check "bench smoke (scripts/bench.sh --smoke)" bash -c '
     out=$(mktemp -d) && trap "rm -rf \"$out\"" EXIT &&

@@ -383,9 +383,9 @@ static inline int rc_log_port(const char *log_path, long from)
 }
 
 /* Spawns bin with args (NULL-terminated, without argv[0]), output appended to log_path, and
- * waits up to 15 s for it to listen. 0 on success; -1 with why set. */
-static inline int rc_proc_start(rc_proc *p, const char *bin, const char *const *args,
-                                const char *log_path, char *why, size_t n)
+ * waits up to wait_ms for it to listen. 0 on success; -1 with why set. */
+static inline int rc_proc_start_wait(rc_proc *p, const char *bin, const char *const *args,
+                                     const char *log_path, long wait_ms, char *why, size_t n)
 {
     char *argv[64];
     int argc = 0, rc;
@@ -413,7 +413,7 @@ static inline int rc_proc_start(rc_proc *p, const char *bin, const char *const *
         p->pid = 0;
         return -1;
     }
-    for (int i = 0; i < 1500; i++) {
+    for (long waited = 0; waited < wait_ms; waited += 10) {
         int st;
         if ((p->port = rc_log_port(log_path, from)) > 0)
             return 0;
@@ -428,8 +428,16 @@ static inline int rc_proc_start(rc_proc *p, const char *bin, const char *const *
     kill(p->pid, SIGKILL);
     waitpid(p->pid, NULL, 0);
     p->pid = 0;
-    snprintf(why, n, "%.200s did not listen within 15 s; see %.200s", bin, log_path);
+    snprintf(why, n, "%.200s did not listen within %ld s; see %.200s", bin, wait_ms / 1000,
+             log_path);
     return -1;
+}
+
+/* rc_proc_start_wait with 15 s to start listening. */
+static inline int rc_proc_start(rc_proc *p, const char *bin, const char *const *args,
+                                const char *log_path, char *why, size_t n)
+{
+    return rc_proc_start_wait(p, bin, args, log_path, 15000, why, n);
 }
 
 /* Sends sig and waits up to timeout_ms; SIGKILL after that. The exit status, or -1 if it did
