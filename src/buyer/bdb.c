@@ -190,8 +190,9 @@ static os_err check_mode(const char *path, char *err, size_t errcap)
         return os_errf(err, errcap, OS_ERR_INVALID, "the buyer database is not a regular file");
     if ((sb.st_mode & 077) != 0)
         return os_errf(err, errcap, OS_ERR_INVALID,
-                       "the buyer database holds keys and must not be accessible by group or "
-                       "others (chmod 600)");
+                       "%s is accessible by group or others (mode %04o) and holds the buyer's "
+                       "keys; refusing to use it; run chmod 600 on it",
+                       path, (unsigned)(sb.st_mode & 07777));
     return OS_OK;
 }
 
@@ -711,6 +712,53 @@ os_err by_bdb_request_finish(by_bdb *b, const by_bdb_request_end *e)
     if (e == NULL || e->request_id == 0)
         return OS_ERR_INVALID;
     return in_txn(b, request_end, e, NULL);
+}
+
+/* One seller at a time (the spend counts requests per seller) until none is left unfinished. */
+static os_err requests_interrupt(os_db *db, const void *arg, void *out)
+{
+    const uint64_t *day = arg;
+    uint64_t *n = out;
+
+    for (;;) {
+        uint8_t seller[20];
+        uint64_t count;
+        sqlite3_stmt *st = os_db_stmt(db, "SELECT seller, COUNT(*) FROM requests"
+                                          " WHERE finished_at IS NULL GROUP BY seller LIMIT 1");
+        int rc;
+        os_err e;
+        if (st == NULL)
+            return OS_ERR_INTERNAL;
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            sqlite3_reset(st);
+            return rc == SQLITE_DONE ? OS_OK : bdb_sql_err(rc);
+        }
+        if (sqlite3_column_bytes(st, 0) != 20) {
+            sqlite3_reset(st);
+            return OS_ERR_INVALID; /* the schema's seller is 20 bytes */
+        }
+        memcpy(seller, sqlite3_column_blob(st, 0), 20);
+        count = bdb_col_u64(st, 1);
+        sqlite3_reset(st);
+        if ((e = spend_add(db, *day, seller, 0, count)) != OS_OK)
+            return e;
+        st = os_db_stmt(db, "UPDATE requests SET outcome = 'interrupted', finished_at = ?2"
+                            " WHERE finished_at IS NULL AND seller = ?1");
+        if (st == NULL)
+            return OS_ERR_INTERNAL;
+        if ((e = step_bound(st, b_blob(st, 1, seller, 20) && b_i64(st, 2, now_s()))) != OS_OK)
+            return e;
+        *n += count;
+    }
+}
+
+os_err by_bdb_requests_interrupt(by_bdb *b, uint64_t *n, uint64_t day)
+{
+    if (n == NULL)
+        return OS_ERR_INVALID;
+    *n = 0;
+    return in_txn(b, requests_interrupt, &day, n);
 }
 
 os_err by_bdb_day_spent(by_bdb *b, uint64_t *spent, uint64_t day)

@@ -122,6 +122,11 @@ typedef struct by_bdb_request_end {
 
 OS_WUR os_err by_bdb_request_finish(by_bdb *b, const by_bdb_request_end *e);
 
+/* At start-up: every request a previous run left unfinished (it died with them in flight) is
+ * finished as "interrupted" at cost 0 and counted on UTC day `day`; *n says how many. What the
+ * seller charged for them reaches the channel's consumed through the next 402 invoice. */
+OS_WUR os_err by_bdb_requests_interrupt(by_bdb *b, uint64_t *n, uint64_t day);
+
 /* What was spent on UTC day `day` (costs and adjustments booked on it). */
 OS_WUR os_err by_bdb_day_spent(by_bdb *b, uint64_t *spent, uint64_t day);
 

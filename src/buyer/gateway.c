@@ -2,8 +2,11 @@
 /*
  * The gateway's routes (PROTOCOL.md §9) and the checks every client request passes first:
  *   - the Host guard: while listening on loopback, a request whose Host is not a loopback name
- *     (localhost, 127.0.0.1, [::1], any port) is refused, so a web page cannot reach the gateway
- *     through DNS rebinding; no CORS headers are ever sent, so browsers do not share answers;
+ *     (localhost, an IPv4 address in 127.0.0.0/8, [::1], any port) is refused, so a web page
+ *     cannot reach the gateway through DNS rebinding; no CORS headers are ever sent, so browsers
+ *     do not share answers; and a request that a browser sent for a page of another site (an
+ *     Origin that is not this machine) is refused before it can spend, since "simple" requests
+ *     (a form, text/plain) are sent without asking first;
  *   - the optional API key (Authorization: Bearer, or x-api-key for Anthropic clients), compared
  *     in constant time;
  *   - the body: JSON, within max_body (413 otherwise, from the server), an object.
@@ -16,6 +19,8 @@
  */
 #include "internal.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,10 +89,29 @@ void by_client_error(os_http_response *res, by_client_api api, unsigned status, 
 
 /* ---- the checks ---- */
 
-/* Host without its port is a loopback name. */
+/* What follows a host: nothing, or ':' and a port of 1 to 5 digits. */
+static bool port_ok(const char *p)
+{
+    size_t n = 0;
+
+    if (*p == '\0')
+        return true;
+    if (*p++ != ':')
+        return false;
+    while (p[n] >= '0' && p[n] <= '9')
+        n++;
+    return n >= 1 && n <= 5 && p[n] == '\0';
+}
+
+/* host[:port] names this machine: localhost, an IPv4 address in 127.0.0.0/8 or the IPv6
+ * loopback in brackets. Whole names only: 127.evil.example or localhost.evil.example are names
+ * in someone's DNS, which is what a rebinding page uses. */
 static bool host_is_loopback(const char *host)
 {
     char h[256];
+    const char *rest;
+    struct in_addr a4;
+    struct in6_addr a6;
     size_t n;
 
     if (host == NULL)
@@ -97,18 +121,35 @@ static bool host_is_loopback(const char *host)
         if (end == NULL)
             return false;
         n = (size_t)(end - host - 1);
+        rest = end + 1;
         if (n >= sizeof(h))
             return false;
         memcpy(h, host + 1, n);
-    } else {
-        n = strcspn(host, ":");
-        if (n >= sizeof(h))
-            return false;
-        memcpy(h, host, n);
+        h[n] = '\0';
+        return port_ok(rest) && inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
     }
+    n = strcspn(host, ":");
+    rest = host + n;
+    if (n >= sizeof(h) || !port_ok(rest))
+        return false;
+    memcpy(h, host, n);
     h[n] = '\0';
-    return strcasecmp(h, "localhost") == 0 || strcmp(h, "::1") == 0 ||
-           strncmp(h, "127.", 4) == 0;
+    if (strcasecmp(h, "localhost") == 0)
+        return true;
+    return inet_pton(AF_INET, h, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+/* No Origin (clients that are not browsers send none), or a page served from this machine.
+ * "null" (sandboxed pages, file://) and every other site are not. */
+static bool origin_is_local(const char *origin)
+{
+    if (origin == NULL)
+        return true;
+    if (strncasecmp(origin, "http://", 7) == 0)
+        return host_is_loopback(origin + 7);
+    if (strncasecmp(origin, "https://", 8) == 0)
+        return host_is_loopback(origin + 8);
+    return false;
 }
 
 static bool admitted(by_buyer *b, const os_http_request *req, os_http_response *res,
@@ -117,6 +158,11 @@ static bool admitted(by_buyer *b, const os_http_request *req, os_http_response *
     if (b->loopback && !host_is_loopback(os_http_req_header(req, "Host"))) {
         by_client_error(res, api, 403, "permission_error", "forbidden_host",
                         "the gateway answers only requests addressed to localhost (Host)");
+        return false;
+    }
+    if (!origin_is_local(os_http_req_header(req, "Origin"))) {
+        by_client_error(res, api, 403, "permission_error", "forbidden_origin",
+                        "the gateway does not answer web pages of other sites (Origin)");
         return false;
     }
     if (b->api_key != NULL) {
@@ -416,8 +462,10 @@ static void h_metrics(void *ctx, const os_http_request *req, os_http_response *r
     by_buyer *b = ctx;
     char *text = NULL;
     size_t len = 0;
-    (void)req;
 
+    /* the counters tell what this wallet spends: the same guards as the management API */
+    if (!admitted(b, req, res, BY_CLIENT_OPENAI_CHAT))
+        return;
     if (os_metrics_render(b->metrics, &text, &len) != OS_OK ||
         os_http_res_body(res, OS_METRICS_CONTENT_TYPE, text, len) != OS_OK)
         os_http_res_error(res, 500, "api_error", NULL, "cannot render metrics");

@@ -5,6 +5,7 @@
  * JSON views. The payment path is wallet_pay.c, the moves on chain wallet_chain.c, buyer.db
  * bdb.c; wallet_internal.h has what they share and the lock order.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,6 +339,18 @@ os_err by_wallet_new(by_wallet **out, const by_wallet_config *cfg)
         return e;
     }
     w->day = by_w_today();
+    {
+        uint64_t cut = 0;
+        if ((e = by_bdb_requests_interrupt(w->db, &cut, w->day)) != OS_OK) {
+            os_log_error(w->log, "cannot finish the requests of an earlier run: %s",
+                         os_strerror(e));
+            by_wallet_free(w);
+            return e;
+        }
+        if (cut > 0)
+            os_log_warn(w->log, "%" PRIu64 " requests of an earlier run were cut by its end;"
+                        " booked as interrupted", cut);
+    }
     if ((e = by_bdb_day_spent(w->db, &w->day_spent, w->day)) != OS_OK) {
         by_wallet_free(w);
         return e;

@@ -92,7 +92,11 @@ static void close_stream(sl_job *j, bool ok)
 static void charge(sl_job *j, const sl_upstream_result *r, sl_request_end *e)
 {
     os_infer_usage u = r->usage;
-    bool produced = r->outcome == SL_UPSTREAM_OK || r->events > 0;
+    /* Something was produced when the answer completed, or a stream that broke off delivered
+     * output tokens or the upstream reported usage: events that carried neither (junk that is
+     * not the API's JSON, a role-only chunk) are not a product, whatever reached the buyer. */
+    bool produced = r->outcome == SL_UPSTREAM_OK ||
+                    (r->events > 0 && (r->usage.output_tokens > 0 || r->input_reported));
 
     memset(e, 0, sizeof(*e));
     e->upstream_status = r->status;
@@ -173,8 +177,13 @@ static void finish_job(sl_job *j, const sl_upstream_result *r)
         return;
     }
     memset(&f, 0, sizeof(f));
-    /* Nothing came back (the headers may have, the answer did not): a gateway error. */
-    f.status = r->outcome == SL_UPSTREAM_UNREACHABLE || r->status == 0 ? 502 : r->status;
+    /* Nothing came back (the headers may have, the answer did not), or nothing usable: a 2xx
+     * whose whole answer is not JSON or was cut, a stream that ended or broke before any event.
+     * A gateway error, so the buyer never passes it on as a success. */
+    f.status = r->outcome == SL_UPSTREAM_UNREACHABLE || r->status == 0 ||
+                       (r->outcome == SL_UPSTREAM_BROKEN && r->events == 0)
+                   ? 502
+                   : r->status;
     f.usage = e.usage;
     f.cost = e.cost;
     f.cumulative_consumed = consumed;

@@ -443,7 +443,16 @@ os_err sl_chans_pay(sl_chans *c, sl_ticket *t, sl_refusal *r, const os_voucher *
         log_chan(c, OS_LOG_ERROR, "cannot store an accepted voucher", ch->id, "error",
                  os_strerror(e));
         memset(r, 0, sizeof(*r));
-        e = OS_ERR_IO;
+        if (e == OS_ERR_TIMEOUT || e == OS_ERR_IO) {
+            /* the database is locked by another process (busy timeout) or cannot be written
+             * (disk full, I/O error): a condition that passes, so a retry may succeed */
+            refuse(r, 503, "storage_unavailable",
+                   "the seller cannot record the payment right now; nothing was charged; retry");
+        } else {
+            e = OS_ERR_IO;
+            refuse(r, 500, "internal_error",
+                   "the payment could not be recorded; nothing was charged");
+        }
         goto out;
     }
     if (!late) {

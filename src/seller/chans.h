@@ -87,6 +87,7 @@ typedef struct sl_chan_view {
  *   OS_ERR_INVALID   the channel pays another seller, is closed, or is closing
  *   OS_ERR_TOOBIG    too many first-time lookups at once (answer 503)
  *   OS_ERR_NETWORK   the chain could not be read (answer 503)
+ *   OS_ERR_IO        a new channel's row could not be stored in the ledger (answer 503)
  */
 OS_WUR os_err sl_chans_lookup(sl_chans *c, sl_chan_view *out, const uint8_t id[32], char *why,
                               size_t whycap);
@@ -99,8 +100,9 @@ typedef struct sl_ticket {
     uint64_t cumulative; /* the voucher's */
 } sl_ticket;
 
-/* Why sl_chans_pay refused: an HTTP status (401 or 402), an x402 error code and a message, and
- * for 402 the invoice (req) to send back as PAYMENT-REQUIRED. */
+/* Why sl_chans_pay refused: an HTTP status (401 or 402; 503 or 500 when the ledger write failed),
+ * an x402 error code and a message, and for 402 the invoice (req) to send back as
+ * PAYMENT-REQUIRED. */
 typedef struct sl_refusal {
     unsigned status;
     char code[OS_X402_ERROR_MAX];
@@ -122,8 +124,10 @@ typedef struct sl_refusal {
  * the latest accepted but above the chain's lastNonce, at most SL_LATE_NONCE_WINDOW below it,
  * never used before, whose request the latest voucher covers (consumed + in flight + estimate <=
  * the latest cumulative); it is stored (sl_ledger_accept_late) without becoming the latest.
- * OS_OK: *t is the ticket. OS_ERR_CRYPTO / OS_ERR_RANGE...: refused, *r says how to answer;
- * OS_ERR_IO: the ledger write failed (answer 500, nothing was accepted).
+ * OS_OK: *t is the ticket. OS_ERR_CRYPTO / OS_ERR_RANGE...: refused, *r says how to answer.
+ * The ledger write failed, nothing was accepted: OS_ERR_TIMEOUT (the database stayed locked by
+ * another process past the busy timeout) or OS_ERR_IO (disk full, I/O error), *r = 503
+ * "storage_unavailable"; any other failure is OS_ERR_IO with *r = 500 "internal_error".
  */
 OS_WUR os_err sl_chans_pay(sl_chans *c, sl_ticket *t, sl_refusal *r, const os_voucher *v,
                            const uint8_t metadata_hash[32], uint64_t estimate, const char *api,

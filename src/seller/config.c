@@ -261,7 +261,7 @@ static const os_cfg_entry entries[] = {
      .min = 1,
      .max = 3600,
      .help = "how long the upstream may take to start a streamed answer (no charge when it "
-             "does not); whole answers are bounded by upstream_timeout"},
+             "does not), or stay silent in one; whole answers are bounded by upstream_timeout"},
     {.name = "upstream_concurrency",
      .type = OS_CFG_U64,
      .offset = OFF(upstream_concurrency),

@@ -7,6 +7,8 @@
  * seller.db before the process exits 0. The signals are blocked in every thread and taken with
  * sigwait, so no handler runs inside the server's threads.
  */
+#include <signal.h>
+
 #include "openseed/node.h"
 
 #include "config.h"
@@ -33,6 +35,10 @@ static int run(const void *vcfg, os_logger *lg)
 
     if (os_node_signals_block(&set, lg) != OS_OK)
         return 1;
+    /* A write past RLIMIT_FSIZE would kill the process with SIGXFSZ; ignored, it fails with
+     * EFBIG like a full disk, seller.db reports an I/O error and paid requests are refused with
+     * 503 until the limit is lifted (tests/integration/test_fault_upstream.c). */
+    signal(SIGXFSZ, SIG_IGN);
     if (sl_seller_new(&s, cfg, lg) != OS_OK)
         return 1; /* the reason is logged */
     if (sl_seller_start(s) != OS_OK) {

@@ -519,6 +519,8 @@ static os_err start_upstreams(sl_seller *s)
         .api_key = s->sec->upstream_key,
         .connect_timeout_ms = s->opt.upstream_connect_timeout_ms,
         .first_byte_timeout_ms = s->opt.upstream_first_byte_timeout_ms,
+        /* a stream may not stall longer than it may take to start (docs/protocol.md §10.11) */
+        .idle_timeout_ms = s->opt.upstream_first_byte_timeout_ms,
         .timeout_ms = s->opt.upstream_timeout_ms,
         /* more requests than this may be in flight; the rest reconnect when they are done */
         .pool_size = s->opt.upstream_concurrency < OS_HTTP_CLIENT_POOL_MAX

@@ -11,8 +11,10 @@
  *      not seen before, proof valid for this channel and this body's metadataHash (401);
  *   4. decryption (400), the plaintext {api, service, body} (400), the offering (400), the
  *      estimate (400);
- *   5. the payment decision and the durable voucher write (sl_chans_pay: 401/402), or, with no
- *      usable voucher, a 402 whose PAYMENT-REQUIRED invoice carries the estimate;
+ *   5. the payment decision and the durable voucher write (sl_chans_pay: 401/402, and 503
+ *      "storage_unavailable" when seller.db is locked or cannot be written: no voucher on disk,
+ *      no work), or, with no usable voucher, a 402 whose PAYMENT-REQUIRED invoice carries the
+ *      estimate;
  *   6. the answer: a 200 whose body is produced by a job on its own thread, calling the upstream
  *      and encrypting as it goes: one chunked-OHTTP chunk per upstream SSE event, or one whole
  *      OHTTP response; the final chunk (or the whole response) says what was charged.
@@ -47,10 +49,10 @@
 static const char *const outcomes[] = {"ok", "upstream_error", "broken", "cancelled", "failed",
                                        NULL};
 static const char *const classes[] = {"input", "cached", "output", NULL};
-static const char *const refusals[] = {"busy",    "bad_request", "credential", "payment",
-                                       "envelope", "offering",   "chain",      "internal",
-                                       NULL};
-enum { R_BUSY, R_BAD, R_CRED, R_PAY, R_ENV, R_OFFER, R_CHAIN, R_INTERNAL };
+static const char *const refusals[] = {"busy",     "bad_request", "credential", "payment",
+                                       "envelope", "offering",    "chain",      "storage",
+                                       "internal", NULL};
+enum { R_BUSY, R_BAD, R_CRED, R_PAY, R_ENV, R_OFFER, R_CHAIN, R_STORAGE, R_INTERNAL };
 
 os_err sl_serve_init(sl_seller *s)
 {
@@ -308,6 +310,12 @@ static bool admit(sl_seller *s, const os_http_request *req, os_http_response *re
                    "the channel cannot be checked on chain right now; retry");
             return false;
         }
+        if (rc == OS_ERR_IO) { /* a new channel's row could not be stored (disk full, locked) */
+            retry_after(s, res);
+            refuse(s, res, R_STORAGE, 503, "storage_unavailable",
+                   "the seller cannot write its books right now; nothing was charged; retry");
+            return false;
+        }
         if (rc == OS_OK) {
             q->channel_ok = true;
             if (!check_credential(s, res, os_http_req_header(req, OS_CRED_HEADER_NAME), &q->view,
@@ -413,13 +421,17 @@ static void h_infer(void *ctx, const os_http_request *req, os_http_response *res
     rc = sl_chans_pay(s->chans, &t, &ref, &q.v, q.mh, q.est.total, q.inner.api,
                       q.inner.service);
     if (rc != OS_OK) {
-        if (ref.status == 402)
+        if (ref.status == 402) {
             refuse_402(s, res, &ref.req, ref.code, ref.message);
-        else if (ref.status == 401 || ref.status == 400)
+        } else if (ref.status == 401 || ref.status == 400) {
             refuse(s, res, R_PAY, ref.status, ref.code, "%s", ref.message);
-        else
+        } else if (ref.status == 503) { /* locked or full: no durable voucher, so no work */
+            retry_after(s, res);
+            refuse(s, res, R_STORAGE, 503, ref.code, "%s", ref.message);
+        } else {
             refuse(s, res, R_INTERNAL, 500, "internal_error",
                    "the payment could not be recorded; nothing was charged");
+        }
         goto out;
     }
 
