@@ -10,7 +10,10 @@
  * server process and the generator used over the measured window. A phase may also time the
  * server-sent events of streamed replies: the time to the first event that carries a token (from
  * the same start as the latency) and the gaps between such events as they arrive; events that
- * arrive in one read count as arriving together. Header-only because CMake
+ * arrive in one read count as arriving together. A phase may also finish what it sent: at its end
+ * no new request starts, the replies in flight are awaited for a bounded time, and totals over
+ * every request sent (warm-up and finish included) are kept beside the measured window's numbers,
+ * so a soak can match them against ledgers. Header-only because CMake
  * builds each bench .c file into its own program; everything here is static.
  */
 #ifndef OPENSEED_BENCH_LOADGEN_H
@@ -208,6 +211,10 @@ typedef struct phase {
     bool drain;    /* stop when every queue is done (count-bounded), not at a time */
     const char *needle;
     const char *event_needle; /* non-NULL: time SSE events whose text holds this (token events) */
+    /* A 2xx reply that holds the needle still counts as without an answer when it lacks
+     * tail_needle (a stream's final event) or holds bad_needle (an error event); NULL: unchecked. */
+    const char *tail_needle, *bad_needle;
+    int64_t finish_ns; /* > 0: after te, start nothing new and await replies for up to this long */
     int64_t t0, tw, te; /* start, end of warm-up, end (cap when draining) */
     atomic_llong exhausted_at; /* first time a non-cycling queue ran dry (timed phases) */
     atomic_int stop;
@@ -252,6 +259,7 @@ typedef struct worker {
     int64_t *gaps; /* the token gaps of every reply completed in the measured window */
     size_t n_gaps, cap_gaps;
     uint64_t reconnects;
+    uint64_t started; /* requests begun, in any window */
     char err[160];
 } worker;
 
@@ -406,6 +414,7 @@ static inline void start_request(worker *w, conn *c, int ep, int64_t now)
     c->events = 0;
     c->n_gaps = 0;
     c->state = C_BUSY;
+    w->started++;
     conn_write(w, c, ep, now);
 }
 
@@ -642,8 +651,15 @@ static inline void conn_read(worker *w, conn *c, int ep, int64_t now)
     }
     {
         unsigned cnt = 0;
-        if (w->ph->needle != NULL && c->status >= 200 && c->status < 300)
-            cnt = count_needle(c->rbuf + c->hdr_end, c->blen, w->ph->needle);
+        const char *b = c->rbuf + c->hdr_end;
+        const phase *ph = w->ph;
+        if (ph->needle != NULL && c->status >= 200 && c->status < 300)
+            cnt = count_needle(b, c->blen, ph->needle);
+        if (cnt > 0 && ((ph->tail_needle != NULL &&
+                         memmem(b, c->blen, ph->tail_needle, strlen(ph->tail_needle)) == NULL) ||
+                        (ph->bad_needle != NULL &&
+                         memmem(b, c->blen, ph->bad_needle, strlen(ph->bad_needle)) != NULL)))
+            cnt = 0;
         add_sample(w, now, now - c->t_start, c->blen, c->status, cnt, c->ttft, c->events);
         if (now >= w->ph->tw)
             for (size_t i = 0; i < c->n_gaps; i++)
@@ -679,22 +695,28 @@ static inline void *worker_main(void *arg)
         size_t active = 0;
         struct timespec ts;
         int n;
+        bool sending = now < ph->te;
 
-        if (atomic_load(&ph->stop) || now >= ph->te)
+        if (atomic_load(&ph->stop))
             break;
+        /* After the end, a finishing phase only awaits the replies still in flight. */
+        if (!sending && (ph->finish_ns <= 0 || now >= ph->te + ph->finish_ns))
+            break;
+        if (!sending)
+            wake = ph->te + ph->finish_ns;
         for (size_t i = 0; i < w->n_conns; i++) {
             conn *c = &w->conns[i];
-            if (c->state == C_IDLE && (ph->rate <= 0 || c->next_due <= now))
+            if (sending && c->state == C_IDLE && (ph->rate <= 0 || c->next_due <= now))
                 start_request(w, c, ep, now);
-            if (c->state == C_IDLE && ph->rate > 0 && c->next_due < wake)
+            if (sending && c->state == C_IDLE && ph->rate > 0 && c->next_due < wake)
                 wake = c->next_due;
-            if (c->state != C_DONE)
+            if (sending ? c->state != C_DONE : c->state == C_BUSY)
                 active++;
         }
         if (active == 0 || atomic_load(&ph->stop))
             break;
         /* In a closed loop an idle connection was just given work, so only replies wake us. */
-        for (size_t i = 0; ph->rate <= 0 && i < w->n_conns; i++)
+        for (size_t i = 0; sending && ph->rate <= 0 && i < w->n_conns; i++)
             if (w->conns[i].state == C_IDLE)
                 wake = now;
         d = wake - now;
@@ -738,6 +760,10 @@ typedef struct result {
     double other_cpu;          /* the rest of the machine's busy CPU over the window; -1 unknown */
     double avg_body, avg_count;
     uint64_t no_needle;  /* 2xx replies without the phase's needle (counted in errors too) */
+    /* every request begun, in any window: answered (2xx with the needle), failed, and still in
+     * flight when the phase ended; all_statuses as statuses, over all of them */
+    uint64_t all_sent, all_ok, all_failed, all_unfinished;
+    char all_statuses[160];
     double pid_cpu[8];   /* fraction of one CPU of lg_config.pids over the window; -1 unknown */
     char statuses[160];
     char note[192];
@@ -805,6 +831,27 @@ out:
     free(fill);
 }
 
+/* "STATUS:COUNT ..." of the non-2xx statuses (0: connection errors) into out. */
+static inline void status_string(char *out, size_t cap, const uint64_t by_status[600])
+{
+    size_t off = 0;
+
+    out[0] = '\0';
+    for (unsigned s = 0; s < 600 && off < cap; s++) {
+        int m;
+        if (by_status[s] == 0 || (s >= 200 && s < 300))
+            continue;
+        if (s == 0)
+            m = snprintf(out + off, cap - off, "%sconnection:%" PRIu64, off ? " " : "",
+                         by_status[s]);
+        else
+            m = snprintf(out + off, cap - off, "%s%u:%" PRIu64, off ? " " : "", s, by_status[s]);
+        if (m < 0)
+            break;
+        off += (size_t)m;
+    }
+}
+
 /* Runs one phase over fresh connections and fills res. false when it could not run at all. */
 static inline bool run_phase(const lg_config *o, const struct sockaddr_in *addr, phase *ph, result *res)
 {
@@ -815,7 +862,7 @@ static inline bool run_phase(const lg_config *o, const struct sockaddr_in *addr,
     size_t n_ttft = 0, n_gaps = 0;
     double sum_events = 0;
     double srv0 = -1, srv1 = -1, gen0, gen1, sys0, sys1, pc0[8], pc1[8];
-    uint64_t by_status[600] = {0};
+    uint64_t by_status[600] = {0}, all_by_status[600] = {0};
     size_t total = 0, nl = 0;
     unsigned started = 0;
     double sum_body = 0, sum_count = 0;
@@ -889,7 +936,22 @@ static inline bool run_phase(const lg_config *o, const struct sockaddr_in *addr,
         total += ws[t].n_samples;
         n_gaps += ws[t].n_gaps;
         res->reconnects += ws[t].reconnects;
+        res->all_sent += ws[t].started;
     }
+    /* Totals over every request, whatever its window: what a ledger must hold. */
+    for (unsigned t = 0; t < T; t++)
+        for (size_t i = 0; i < ws[t].n_samples; i++) {
+            const sample *s = &ws[t].samples[i];
+            all_by_status[s->status < 600 ? s->status : 0]++;
+            if (s->status >= 200 && s->status < 300 && (ph->needle == NULL || s->count > 0))
+                res->all_ok++;
+            else
+                res->all_failed++;
+        }
+    for (unsigned i = 0; i < K; i++)
+        if (conns[i].state == C_BUSY)
+            res->all_unfinished++;
+    status_string(res->all_statuses, sizeof(res->all_statuses), all_by_status);
 
     /* The measured window: warm-up end to the planned end, or to when requests ran out. */
     wend = ph->te;
@@ -981,23 +1043,7 @@ static inline bool run_phase(const lg_config *o, const struct sockaddr_in *addr,
     res->avg_count = n_ok ? sum_count / (double)n_ok : 0;
     if (o->timeline_ms > 0)
         print_timeline(ph->name, ws, T, ph->tw, wend, o->timeline_ms);
-    {
-        size_t off = 0;
-        for (unsigned s = 0; s < 600 && off < sizeof(res->statuses); s++) {
-            int m;
-            if (by_status[s] == 0 || (s >= 200 && s < 300))
-                continue;
-            if (s == 0)
-                m = snprintf(res->statuses + off, sizeof(res->statuses) - off,
-                             "%sconnection:%" PRIu64, off ? " " : "", by_status[s]);
-            else
-                m = snprintf(res->statuses + off, sizeof(res->statuses) - off, "%s%u:%" PRIu64,
-                             off ? " " : "", s, by_status[s]);
-            if (m < 0)
-                break;
-            off += (size_t)m;
-        }
-    }
+    status_string(res->statuses, sizeof(res->statuses), by_status);
     ok = true;
 out:
     free(lat);

@@ -9,6 +9,13 @@
  *
  * A 2xx reply counts only when it holds the answer ("echo:"); for streams the token events
  * (those with a "delta") are timed: time to the first one and the gaps between them.
+ *
+ * For scripts/soak.sh: --api anthropic sends the Anthropic Messages request instead; each
+ * --vary-header makes one variant of the request (e.g. pinned to one seller, or not pinned) and
+ * every connection takes the variants in turn; --strict counts a stream as answered only when it
+ * ends with its API's final event and carries no error event; --finish S awaits the replies in
+ * flight at the end, and the JSON's "all" object counts every request sent (warm-up included):
+ * the number the ledgers must hold.
  */
 #define _GNU_SOURCE
 #include "loadgen.h"
@@ -17,6 +24,7 @@
 
 #define MAX_HEADERS 8
 #define MAX_PIDS 8
+#define MAX_VARIANTS 8
 
 typedef struct opts {
     const char *name, *host, *path, *model, *json_out;
@@ -26,30 +34,38 @@ typedef struct opts {
     const char *pid_names[MAX_PIDS];
     long pids[MAX_PIDS];
     unsigned n_pids;
-    bool stream;
+    const char *variants[MAX_VARIANTS]; /* one extra header line each; "" = none */
+    unsigned n_variants;
+    bool stream, anthropic, strict, path_set;
     double rate; /* 0 = closed loop */
     unsigned conns, words, max_tokens, timeline_ms;
-    double warmup, duration;
+    double warmup, duration, finish;
 } opts;
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: path_bench --target NAME=HOST:PORT [options]\n"
-            "  --path P          request path [/v1/chat/completions]\n"
+            "  --api A           openai (chat completions) or anthropic (messages) [openai]\n"
+            "  --path P          request path [/v1/chat/completions, /v1/messages]\n"
             "  --model M         the request's model [echo-1]\n"
             "  --header 'K: V'   an extra request header (repeatable, up to %d)\n"
+            "  --vary-header H   one variant of the request with header H ('' = none); the\n"
+            "                    connections take the variants in turn (repeatable, up to %d)\n"
             "  --stream          ask for a streamed answer and time its token events\n"
+            "  --strict          a stream counts only when it ends with its final event and\n"
+            "                    carries no error event\n"
             "  --rate R          open loop at R requests/s; without it, a closed loop\n"
             "  --conns K         connections (one request in flight each) [32]\n"
             "  --words N         words in the user message [8]\n"
             "  --max-tokens N    the request's max_tokens [32]\n"
             "  --warmup S        unmeasured seconds first [2]\n"
             "  --duration S      measured seconds [10]\n"
+            "  --finish S        then await the replies in flight for up to S seconds [0: cut]\n"
             "  --pid NAME=PID    report this process's CPU share (repeatable, up to %d)\n"
             "  --json FILE       append the result as one JSON line\n"
             "  --timeline MS     also print requests, p99 and max per MS-long interval\n",
-            MAX_HEADERS, MAX_PIDS);
+            MAX_HEADERS, MAX_VARIANTS, MAX_PIDS);
 }
 
 static bool parse_double(double *out, const char *s, double lo, double hi)
@@ -129,6 +145,9 @@ static int parse_args(opts *o, int argc, char **argv)
         } else if (strcmp(a, "--stream") == 0) {
             o->stream = true;
             takes = false;
+        } else if (strcmp(a, "--strict") == 0) {
+            o->strict = true;
+            takes = false;
         } else if (v == NULL) {
             ok = false;
         } else if (strcmp(a, "--target") == 0) {
@@ -136,6 +155,15 @@ static int parse_args(opts *o, int argc, char **argv)
         } else if (strcmp(a, "--path") == 0) {
             ok = v[0] == '/';
             o->path = v;
+            o->path_set = true;
+        } else if (strcmp(a, "--api") == 0) {
+            ok = strcmp(v, "openai") == 0 || strcmp(v, "anthropic") == 0;
+            o->anthropic = strcmp(v, "anthropic") == 0;
+        } else if (strcmp(a, "--vary-header") == 0) {
+            ok = o->n_variants < MAX_VARIANTS && (v[0] == '\0' || strchr(v, ':') != NULL) &&
+                 strpbrk(v, "\r\n") == NULL;
+            if (ok)
+                o->variants[o->n_variants++] = v;
         } else if (strcmp(a, "--model") == 0) {
             ok = v[0] != '\0' && strpbrk(v, "\"\\") == NULL;
             o->model = v;
@@ -155,6 +183,8 @@ static int parse_args(opts *o, int argc, char **argv)
             ok = parse_double(&o->warmup, v, 0, 3600);
         } else if (strcmp(a, "--duration") == 0) {
             ok = parse_double(&o->duration, v, 0.1, 86400);
+        } else if (strcmp(a, "--finish") == 0) {
+            ok = parse_double(&o->finish, v, 0, 3600);
         } else if (strcmp(a, "--pid") == 0) {
             ok = parse_pid(o, v);
         } else if (strcmp(a, "--timeline") == 0) {
@@ -178,19 +208,24 @@ static int parse_args(opts *o, int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (o->anthropic && !o->path_set)
+        o->path = "/v1/messages";
     return 0;
 }
 
-/* The request body: a user message of `words` words, max_tokens, stream with usage if asked. */
+/* The request body: a user message of `words` words, max_tokens, stream (with usage for OpenAI)
+ * if asked. */
 static bool build_body(char *out, size_t cap, const opts *o)
 {
     static const char *const vocab[] = {"alpha", "bravo", "charlie", "delta", "echo", "foxtrot",
                                         "golf", "hotel", "india", "juliet", "kilo", "lima"};
     size_t n = 0;
+    const char *stream = !o->stream   ? ""
+                         : o->anthropic ? "\"stream\":true,"
+                                        : "\"stream\":true,\"stream_options\":{\"include_usage\":true},";
     int k = snprintf(out, cap, "{\"model\":\"%s\",\"max_tokens\":%u,%s\"messages\":[{\"role\":"
                                "\"user\",\"content\":\"",
-                     o->model, o->max_tokens,
-                     o->stream ? "\"stream\":true,\"stream_options\":{\"include_usage\":true}," : "");
+                     o->model, o->max_tokens, stream);
     if (k < 0 || (size_t)k >= cap)
         return false;
     n = (size_t)k;
@@ -228,6 +263,14 @@ static bool write_json(const opts *o, const result *r)
     json_object_set_new(j, "rate", o->rate > 0 ? json_real(o->rate) : json_null());
     json_object_set_new(j, "conns", json_integer(o->conns));
     json_object_set_new(j, "no_answer", json_integer((json_int_t)r->no_needle));
+    json_object_set_new(j, "api", json_string(o->anthropic ? "anthropic" : "openai"));
+    json_object_set_new(j, "variants", json_integer(o->n_variants ? o->n_variants : 1));
+    json_object_set_new(j, "strict", json_boolean(o->strict));
+    json_object_set_new(j, "all", json_pack("{sI sI sI sI ss}", "sent", (json_int_t)r->all_sent,
+                                            "ok", (json_int_t)r->all_ok, "failed",
+                                            (json_int_t)r->all_failed, "unfinished",
+                                            (json_int_t)r->all_unfinished, "statuses",
+                                            r->all_statuses));
     if (o->stream) {
         json_object_set_new(j, "ttft_p50_ms", json_real(r->ttft_p50));
         json_object_set_new(j, "ttft_p90_ms", json_real(r->ttft_p90));
@@ -262,8 +305,9 @@ int main(int argc, char **argv)
     opts o;
     lg_config cfg = {0};
     struct sockaddr_in addr = {.sin_family = AF_INET};
-    char body[4096], extra[2048] = "", label[48];
-    req rq = {0};
+    char body[4096], extra[2048] = "", label[48], vextra[2048];
+    req rq[MAX_VARIANTS] = {{0}};
+    unsigned nv;
     queue *qs = NULL;
     phase ph = {0};
     result res = {0};
@@ -285,19 +329,32 @@ int main(int argc, char **argv)
         }
         el += (size_t)k;
     }
-    if (!build_body(body, sizeof(body), &o) ||
-        !req_build_h(&rq, "POST", o.path, o.host, o.port, extra, body, strlen(body))) {
+    nv = o.n_variants ? o.n_variants : 1;
+    if (!build_body(body, sizeof(body), &o))
+        rc = 2;
+    for (unsigned v = 0; rc == 0 && v < nv; v++) {
+        const char *h = o.n_variants ? o.variants[v] : "";
+        int k = snprintf(vextra, sizeof(vextra), "%s%s%s", extra, h, h[0] ? "\r\n" : "");
+        if (k < 0 || (size_t)k >= sizeof(vextra) ||
+            !req_build_h(&rq[v], "POST", o.path, o.host, o.port, vextra, body, strlen(body)))
+            rc = 2;
+    }
+    if (rc != 0) {
         fprintf(stderr, "path_bench: the request does not fit\n");
-        return 2;
+        for (unsigned v = 0; v < nv; v++)
+            free(rq[v].data);
+        return rc;
     }
     if ((qs = queues_new(o.conns)) == NULL)
         return 1;
+    /* Connection i takes the variants in turn from variant i mod nv, so at any rate the mix is
+     * even across the connections and over time. */
     for (unsigned i = 0; i < o.conns; i++) {
-        uint32_t zero = 0;
-        if ((qs[i].items = malloc(sizeof(zero))) == NULL)
+        if ((qs[i].items = malloc(nv * sizeof(uint32_t))) == NULL)
             return 1;
-        qs[i].items[0] = zero;
-        qs[i].n = 1;
+        for (unsigned v = 0; v < nv; v++)
+            qs[i].items[v] = (i + v) % nv;
+        qs[i].n = nv;
         qs[i].cycle = true;
     }
     cfg.host = o.host;
@@ -310,18 +367,28 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < o.n_pids; i++)
         cfg.pids[i] = o.pids[i];
     if (o.rate > 0)
-        snprintf(label, sizeof(label), "%s %s @%.0f", o.name, o.stream ? "stream" : "whole", o.rate);
+        snprintf(label, sizeof(label), "%s %s%s @%.0f", o.name, o.anthropic ? "anthropic " : "",
+                 o.stream ? "stream" : "whole", o.rate);
     else
-        snprintf(label, sizeof(label), "%s %s max", o.name, o.stream ? "stream" : "whole");
+        snprintf(label, sizeof(label), "%s %s%s max", o.name, o.anthropic ? "anthropic " : "",
+                 o.stream ? "stream" : "whole");
     ph.name = label;
-    ph.reqs = &rq;
+    ph.reqs = rq;
     ph.queues = qs;
     ph.rate = o.rate;
     ph.needle = "echo:";
     ph.event_needle = o.stream ? "\"delta\"" : NULL;
+    if (o.strict && o.stream) {
+        /* docs/protocol.md §10.12: a stream that fails after it started ends with an error
+         * event, never with the clean end */
+        ph.tail_needle = o.anthropic ? "event: message_stop" : "data: [DONE]";
+        ph.bad_needle = o.anthropic ? "event: error" : "data: {\"error\"";
+    }
+    ph.finish_ns = (int64_t)(o.finish * 1e9);
     if (!run_phase(&cfg, &addr, &ph, &res)) {
         queues_free(qs, o.conns);
-        free(rq.data);
+        for (unsigned v = 0; v < nv; v++)
+            free(rq[v].data);
         return 1;
     }
     snprintf(res.name, sizeof(res.name), "%s", label);
@@ -334,11 +401,17 @@ int main(int argc, char **argv)
     if (res.statuses[0] != '\0' || res.no_needle > 0 || res.note[0] != '\0')
         printf("  non-2xx: %s  without an answer: %" PRIu64 "  %s\n",
                res.statuses[0] ? res.statuses : "none", res.no_needle, res.note);
+    if (o.finish > 0)
+        printf("  all requests: %" PRIu64 " sent, %" PRIu64 " answered, %" PRIu64
+               " failed, %" PRIu64 " unfinished%s%s\n",
+               res.all_sent, res.all_ok, res.all_failed, res.all_unfinished,
+               res.all_statuses[0] ? "; non-2xx: " : "", res.all_statuses);
     fflush(stdout);
     rc = 0;
     if (o.json_out != NULL && !write_json(&o, &res))
         rc = 1;
     queues_free(qs, o.conns);
-    free(rq.data);
+    for (unsigned v = 0; v < nv; v++)
+        free(rq[v].data);
     return rc;
 }

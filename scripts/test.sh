@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # The one test command (README, .ci/run): installs what is missing, builds OpenSeed twice (a normal
 # build and an ASan+UBSan build), checks and tests the contracts, runs every test suite in both
-# builds and the end-to-end suite (the official SDKs against scripts/devnet.sh), and prints a
-# summary. Exits non-zero if anything failed.
+# builds and the end-to-end suite (the official SDKs against scripts/devnet.sh), then the short
+# forms of valgrind (scripts/valgrind.sh), the benchmark, the soak (scripts/soak.sh --short) and
+# fuzzing (scripts/fuzz.sh 20), and prints a summary. Exits non-zero if anything failed.
 #
 #   scripts/test.sh            everything
 #   JOBS=N scripts/test.sh     parallelism for builds and ctest (default: nproc)
@@ -161,6 +162,12 @@ check "bench smoke (scripts/bench.sh --smoke)" bash -c '
     OPENSEED_BENCH_BUILD_DIR=build OPENSEED_BENCH_SKIP_BUILD=1 OPENSEED_BENCH_SKIP_SETUP=1 \
         bash scripts/bench.sh --smoke --out "$out" &&
     node bench/check-smoke.mjs "$out/latest.json"'
+
+step "soak: 75 s of steady paid load (scripts/soak.sh --short; scripts/soak.sh runs 10 minutes)"
+check "soak (scripts/soak.sh --short)" bash -c '
+    out=$(mktemp -d) && trap "rm -rf \"$out\"" EXIT &&
+    OPENSEED_BENCH_BUILD_DIR=build OPENSEED_BENCH_SKIP_BUILD=1 OPENSEED_BENCH_SKIP_SETUP=1 \
+        bash scripts/soak.sh --short --out "$out"'
 
 step "fuzzing: every harness 20 s (scripts/fuzz.sh 20; scripts/fuzz.sh for the long run)"
 run_fuzz

@@ -135,13 +135,34 @@ static void charge(sl_job *j, const sl_upstream_result *r, sl_request_end *e)
         e->cost = j->est.total;
 }
 
+/* Our own description of an upstream failure, as buyers may read it, into buf. The transport's
+ * part of it ("…: POST http://host:port/…: Timeout was reached") names the upstream's URL, which is
+ * the operator's business: it is cut at the ": " before the URL (the seller's log has it all). */
+static const char *public_error(const sl_upstream_result *r, const char *fallback, char *buf,
+                                size_t cap)
+{
+    const char *url, *cut = NULL;
+    if (r->error[0] == '\0')
+        return fallback;
+    if ((url = strstr(r->error, "://")) == NULL)
+        return r->error;
+    for (const char *p = r->error; p + 1 < url; p++)
+        if (p[0] == ':' && p[1] == ' ')
+            cut = p;
+    if (cut == NULL || cut == r->error)
+        return fallback;
+    snprintf(buf, cap, "%.*s", (int)(cut - r->error), r->error);
+    return buf;
+}
+
 /* The upstream's error as a JSON body for the buyer (an error shape even when it sent none). */
 static json_t *error_body(const sl_upstream_result *r)
 {
+    char buf[sizeof(r->error)];
     if (r->body != NULL)
         return json_incref(r->body);
     return json_pack("{s:{s:s,s:s}}", "error", "message",
-                     r->error[0] != '\0' ? r->error : "the upstream did not answer", "type",
+                     public_error(r, "the upstream did not answer", buf, sizeof(buf)), "type",
                      "upstream_error");
 }
 
@@ -190,8 +211,9 @@ static void finish_job(sl_job *j, const sl_upstream_result *r)
     if (r->outcome == SL_UPSTREAM_BROKEN || r->outcome == SL_UPSTREAM_UNREACHABLE) {
         f.has_error = true;
         snprintf(f.error_type, sizeof(f.error_type), "upstream_error");
+        char buf[sizeof(r->error)];
         snprintf(f.error_message, sizeof(f.error_message), "%s",
-                 r->error[0] != '\0' ? r->error : "the upstream stream broke off");
+                 public_error(r, "the upstream stream broke off", buf, sizeof(buf)));
     }
     out = os_infer_final_to_json(&f);
     if (out != NULL && (!j->stream || r->events == 0) && r->outcome != SL_UPSTREAM_OK)

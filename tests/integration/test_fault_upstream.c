@@ -637,6 +637,13 @@ static void check_client(const shot *s)
     }
     if (msg == NULL)
         fail_msg("%s: not an OpenAI error: %s", f->name, s->r.body);
+    /* the upstream's address is the seller operator's business: never in what a client sees */
+    {
+        char addr[32];
+        snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned)up.port);
+        if (strstr(s->r.body, addr) != NULL)
+            fail_msg("%s: the client saw the upstream's address: %s", f->name, s->r.body);
+    }
     if (strstr(msg, f->msg) == NULL)
         fail_msg("%s: error message \"%s\" does not say \"%s\"", f->name, msg, f->msg);
     free(msg);
