@@ -261,6 +261,11 @@ os_err by_peers_build_listing_(by_peers *p, size_t ri, const json_t *peers, by_l
             os_log_end(&ev);
         }
     }
+    /* Peers served but none usable, some forged or malformed: the registry misbehaves (or
+     * something between us and it does). That is no answer: an empty listing would make the
+     * buyer forget every seller it verified, on the word of whoever can reach its port. */
+    if (rc == OS_OK && k == 0 && forged + malformed > 0)
+        rc = OS_ERR_CRYPTO;
     if (rc != OS_OK) {
         for (size_t i = 0; i < k; i++)
             by_peers_unref_(p, e[i].pr);

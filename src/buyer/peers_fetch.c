@@ -4,7 +4,8 @@
  * /v1/services). A listing is walked page by page from the first registry, in configuration
  * order, that answers with at least one usable seller for the service (a registry that is down,
  * refuses, answers malformed JSON or lists nobody usable passes the question to the next; when
- * every one that answered listed nobody, the answer is an empty list). Scores from different
+ * every one that answered listed nobody, the answer is an empty list; a listing of forged or
+ * malformed records only is no answer, so the last verified copy stays). Scores from different
  * registries are not comparable, so a listing is never a merge. The model list, on the contrary,
  * is the union of every answering registry's services, so a service that only the second
  * registry knows is still offered (and its listing then comes from there).

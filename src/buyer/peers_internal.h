@@ -183,7 +183,9 @@ double by_peers_node_score_(const by_peer_node *e, double registry_score);
 /*
  * Checks each served peer of registry ri's answer (reusing earlier verifications, mu not held)
  * into a listing sorted by node, one entry per node, each holding a reference; unusable peers are
- * dropped and counted in the log. *out is malloc'd; OS_ERR_NOMEM is the only failure.
+ * dropped and counted in the log. *out is malloc'd. OS_ERR_CRYPTO when peers were served, none is
+ * usable and some are forged or malformed (a registry to disbelieve, not an empty listing);
+ * otherwise OS_ERR_NOMEM is the only failure.
  */
 OS_WUR os_err by_peers_build_listing_(by_peers *p, size_t ri, const json_t *peers,
                                       by_listing_entry **out, size_t *n_out);

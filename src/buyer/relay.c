@@ -73,6 +73,7 @@ typedef struct relay {
     /* the attempt in progress */
     bool translating;
     bool last_timeout; /* the last seller failure was a timeout (504 rather than 502) */
+    bool last_chain;   /* the last failure was the chain's silence (503 chain_unavailable) */
     by_astream *astream;
     os_sse_parser *sse;
     os_buf scratch;
@@ -353,6 +354,8 @@ static attempt_result attempt(relay *r, const by_peer *p, char *last, size_t las
                 ar = AT_STOP;
             } else {
                 snprintf(last, lastcap, "%s", why);
+                r->last_chain = kind == BY_REFUSE_CHAIN_DOWN;
+                r->last_timeout = false;
             }
             goto out;
         }
@@ -434,6 +437,9 @@ static attempt_result attempt(relay *r, const by_peer *p, char *last, size_t las
     if (rc != OS_OK || res.http_status != 402)
         observe(r, p, false, NULL, t0);
     r->last_timeout = rc != OS_OK && herr.kind == OS_HTTP_FAIL_TIMEOUT;
+    /* the seller could not read our new channel from its chain */
+    r->last_chain =
+        rc == OS_OK && res.http_status == 503 && strcmp(res.error_code, "chain_unavailable") == 0;
     if (rc != OS_OK)
         snprintf(last, lastcap, "the seller could not be reached or answered badly (%.160s)",
                  herr.message[0] != '\0' ? herr.message : os_strerror(rc));
@@ -495,7 +501,11 @@ static void *relay_main(void *arg)
             break;
         os_metric_inc(b->m_failovers, 0);
     }
-    if (r->pinned)
+    if (r->last_chain) /* not the sellers' fault: say what to wait for */
+        fail(r, 503, "api_error", "chain_unavailable",
+             "the chain cannot be reached to open or read a payment channel%s: %s",
+             r->pinned ? " with the pinned seller" : "", last);
+    else if (r->pinned)
         fail(r, r->last_timeout ? 504 : 502, "api_error", "seller_unavailable",
              "the pinned seller failed: %s", last);
     else

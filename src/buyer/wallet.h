@@ -89,10 +89,11 @@ typedef struct by_payment {
 /* Why a payment was refused. */
 typedef enum by_refusal {
     BY_REFUSE_NONE = 0,
-    BY_REFUSE_BUDGET,  /* a budget cap (402 to the client) */
-    BY_REFUSE_CHAIN,   /* the channel could not be opened or topped up (502/503) */
-    BY_REFUSE_CHANNEL, /* the channel is closing or closed (try another seller) */
-    BY_REFUSE_SELLER,  /* a 402 invoice this buyer will not accept (try another seller) */
+    BY_REFUSE_BUDGET,     /* a budget cap (402 to the client) */
+    BY_REFUSE_CHAIN,      /* the channel could not be opened or topped up (502) */
+    BY_REFUSE_CHAIN_DOWN, /* the same, the chain's node not answering (503 chain_unavailable) */
+    BY_REFUSE_CHANNEL,    /* the channel is closing or closed (try another seller) */
+    BY_REFUSE_SELLER,     /* a 402 invoice this buyer will not accept (try another seller) */
 } by_refusal;
 
 /*

@@ -625,6 +625,8 @@ static void slot_leave_open(by_slot *s, by_chan *nc, os_err e, const char *why)
     }
     if (e != OS_OK) {
         s->fail_gen = s->gen;
+        s->last_kind =
+            e == OS_ERR_NETWORK || e == OS_ERR_TIMEOUT ? BY_REFUSE_CHAIN_DOWN : BY_REFUSE_CHAIN;
         snprintf(s->last_why, sizeof(s->last_why), "%s", why);
     }
     pthread_cond_broadcast(&s->cv);

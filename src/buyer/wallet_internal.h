@@ -69,7 +69,8 @@ typedef struct by_slot {
     uint64_t gen;      /* busy periods finished */
     uint64_t fail_gen; /* the last one that failed */
     char last_why[BY_WHY_MAX];
-    by_chan *cur; /* the channel new requests use; NULL: none yet */
+    by_refusal last_kind; /* its kind: BY_REFUSE_CHAIN or BY_REFUSE_CHAIN_DOWN */
+    by_chan *cur;         /* the channel new requests use; NULL: none yet */
 } by_slot;
 
 struct by_wallet {

@@ -168,9 +168,10 @@ static os_err slot_channel(by_wallet *w, by_chan **out, by_refusal *kind, char *
                           "the channel to this seller is closing");
         }
         if (waited && s->gen != 0 && s->fail_gen == s->gen) {
+            by_refusal k = s->last_kind;
             snprintf(reason, sizeof(reason), "%s", s->last_why);
             pthread_mutex_unlock(&s->mu);
-            return refuse(kind, why, whycap, BY_REFUSE_CHAIN, "%s", reason);
+            return refuse(kind, why, whycap, k, "%s", reason);
         }
         s->busy = true;
         pthread_mutex_unlock(&s->mu);
@@ -189,11 +190,16 @@ static os_err slot_channel(by_wallet *w, by_chan **out, by_refusal *kind, char *
         if (nc != NULL)
             s->cur = nc;
         if (e != OS_OK) {
+            /* the chain calls fail with these when the node was not heard from (transport,
+             * HTTP, a garbled answer, no receipt in time); a refusal by the node is INVALID */
+            by_refusal k =
+                e == OS_ERR_NETWORK || e == OS_ERR_TIMEOUT ? BY_REFUSE_CHAIN_DOWN : BY_REFUSE_CHAIN;
             s->fail_gen = s->gen;
+            s->last_kind = k;
             snprintf(s->last_why, sizeof(s->last_why), "%s", reason);
             pthread_cond_broadcast(&s->cv);
             pthread_mutex_unlock(&s->mu);
-            return refuse(kind, why, whycap, BY_REFUSE_CHAIN, "%s", reason);
+            return refuse(kind, why, whycap, k, "%s", reason);
         }
         pthread_cond_broadcast(&s->cv);
         waited = false;

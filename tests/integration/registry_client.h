@@ -404,6 +404,8 @@ static inline int rc_proc_start_wait(rc_proc *p, const char *bin, const char *co
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    /* the test's own sockets (proxies, fake servers) must not live on inside a daemon */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawnattr_init(&at);
     rc = posix_spawn(&p->pid, bin, &fa, &at, argv, environ);
     posix_spawn_file_actions_destroy(&fa);

@@ -94,12 +94,12 @@ static inline void *wp_accept_main(void *arg)
         struct pollfd pf = {.fd = p->listen_fd, .events = POLLIN};
         if (poll(&pf, 1, 200) <= 0)
             continue;
-        int cl = accept(p->listen_fd, NULL, NULL);
+        int cl = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (cl < 0)
             continue;
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(p->target_port)};
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int sv = socket(AF_INET, SOCK_STREAM, 0);
+        int sv = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         wp_conn *c = malloc(sizeof(*c));
         if (sv < 0 || c == NULL || connect(sv, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
             p->n_conns == WP_MAX_CONNS) {
@@ -133,7 +133,7 @@ static inline int wp_start(wire_proxy *p, uint16_t target_port)
     pthread_mutex_init(&p->mu, NULL);
     p->target_port = target_port;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    p->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    p->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (p->listen_fd < 0 || bind(p->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
         listen(p->listen_fd, 64) != 0 ||
         getsockname(p->listen_fd, (struct sockaddr *)&sa, &sl) != 0)
