@@ -34,7 +34,10 @@
 /*
  * One "accepts" entry: what the seller asks for this request. The channel fields (extra.channelId,
  * consumed, authorized, nonce) are present only when the request named a channel the seller knows
- * (has_channel); escrow, name and version are always present in extra.
+ * (has_channel); escrow, name and version are always present in extra. extra.reserved is optional
+ * and only goes with the channel fields (has_reserved needs has_channel): the part of consumed that
+ * is the estimates of requests the seller still has in flight, so consumed - reserved is what it
+ * has booked; reserved <= consumed.
  */
 typedef struct os_x402_requirement {
     uint64_t chain_id;      /* network "eip155:<chain_id>" */
@@ -48,6 +51,8 @@ typedef struct os_x402_requirement {
     uint64_t consumed; /* extra.consumed: what the next voucher builds on (see docs/protocol.md) */
     uint64_t authorized; /* extra.authorized: the latest accepted cumulative amount */
     uint64_t nonce;      /* extra.nonce: the latest accepted voucher nonce */
+    bool has_reserved;
+    uint64_t reserved; /* extra.reserved: the in-flight estimates counted in consumed */
     bool has_metadata_hash;
     uint8_t metadata_hash[32]; /* extra.metadataHash: keccak256 of the request body refused */
 } os_x402_requirement;
@@ -56,11 +61,12 @@ typedef struct os_x402_requirement {
  * PAYMENT-REQUIRED: {"x402Version":2,"error":code,"resource":{"url":resource},"accepts":[r]}, the
  * entry {"scheme":"openseed-channel","network":"eip155:<id>","amount":"…","asset":"0x…",
  * "payTo":"0x…","maxTimeoutSeconds":n,"extra":{"escrow":"0x…"[,"channelId":"0x…","consumed":"…",
- * "authorized":"…","nonce":n][,"metadataHash":"0x…"],"name":"OpenSeedChannels","version":"1"}}
- * in that key order. *out is malloc'd base64 text (caller frees). error is a short snake_case code
- * ([a-z0-9_]{1,63}: "payment_required", "insufficient_amount", "stale_nonce", ...); resource
- * 1..255 bytes of printable ASCII without spaces. OS_ERR_INVALID for values the decoder would
- * refuse (chain_id 0, nonce above INT64_MAX, a bad code or resource); OS_ERR_NOMEM.
+ * "authorized":"…","nonce":n[,"reserved":"…"]][,"metadataHash":"0x…"],"name":"OpenSeedChannels",
+ * "version":"1"}} in that key order. *out is malloc'd base64 text (caller frees). error is a short
+ * snake_case code ([a-z0-9_]{1,63}: "payment_required", "insufficient_amount", "stale_nonce",
+ * ...); resource 1..255 bytes of printable ASCII without spaces. OS_ERR_INVALID for values the
+ * decoder would refuse (chain_id 0, nonce above INT64_MAX, has_reserved without has_channel,
+ * reserved above consumed, a bad code or resource); OS_ERR_NOMEM.
  */
 OS_WUR os_err os_x402_required_encode(char **out, const char *error, const char *resource,
                                       const os_x402_requirement *r);
@@ -82,7 +88,8 @@ OS_WUR os_err os_x402_required_decode(os_x402_requirement *r, char *error, size_
  * metadataHash are written when its has_ flags say so (a buyer echoing a 402); a buyer that has
  * seen no 402 fills accepted from the seller's record (chain, asset, pay_to, escrow) and its own
  * estimate, with both flags false. *out is malloc'd (caller frees). OS_ERR_INVALID for a nonce
- * above INT64_MAX (JSON integers here are int64) or chain_id 0.
+ * above INT64_MAX (JSON integers here are int64), chain_id 0, or a reserved the decoder would
+ * refuse (as for PAYMENT-REQUIRED).
  */
 OS_WUR os_err os_x402_payment_encode(char **out, const os_x402_requirement *accepted,
                                      const os_voucher *v);

@@ -502,9 +502,20 @@ os_err by_wallet_repay(by_wallet *w, by_payment *p, by_refusal *kind, char *why,
                       usdc(req->consumed).s, usdc(a).s);
     }
     /* The invoice's consumed counts the estimates of the requests the seller has in flight,
-     * which are among ours: what remains beyond them is consumed we had not been told of. */
+     * which are among ours: what remains beyond them is consumed we had not been told of (a
+     * lower bound, as some of ours may not have reached the seller yet). But the seller's may
+     * also hold a request of this buyer's past life (killed with it in flight, restarted) that
+     * it has yet to book: its estimate is not consumed. extra.reserved says how much of consumed
+     * is in flight, so consumed - reserved is what the seller has booked; with nothing else of
+     * ours in flight (others == 0) that is exact, and the orphan's real cost reaches us once
+     * booked (the next invoice, or the closing fields in by_wallet_done). With others in flight,
+     * booked may hold costs of ours whose closing fields are still to come (adopting them now
+     * would count them twice), so the smaller of the two is taken: never above the old bound.
+     * The voucher's floor below still covers the invoice's whole consumed. */
     others = sat_sub(ch->inflight, p->estimate);
     learnt = sat_sub(req->consumed, others);
+    if (req->has_reserved && req->consumed - req->reserved < learnt)
+        learnt = req->consumed - req->reserved; /* the decoder checked reserved <= consumed */
     if (learnt > ch->consumed) {
         delta = learnt - ch->consumed;
         ch->consumed = learnt;
@@ -581,7 +592,7 @@ void by_wallet_done(by_wallet *w, by_payment *p, const os_infer_final *f, const 
 {
     by_bdb_request_end end;
     by_chan *ch;
-    uint64_t cost = 0;
+    uint64_t cost = 0, unseen = 0, consumed_now = 0;
     const char *oc = "failed";
     os_err e;
 
@@ -613,8 +624,18 @@ void by_wallet_done(by_wallet *w, by_payment *p, const os_infer_final *f, const 
             ch->n_inflight--;
         if (f != NULL) {
             if (f->cumulative_consumed <= ch->authorized) {
+                /* The seller's consumed after this request, beyond ours plus its cost, is what it
+                 * booked that we never saw: the request of a past life of this buyer (killed
+                 * with it in flight) that it booked after its 402 told us only what was booked
+                 * then, or one whose closing fields we lost. With nothing else of ours in flight
+                 * here it is exact, and it is booked as spent like a 402's adoption. With others
+                 * in flight it may hold their costs, which their own closing fields book: skip
+                 * it then (a later request, or a 402, brings what is left). */
+                if (ch->n_inflight == 0 && f->cumulative_consumed > sat_add(ch->consumed, cost))
+                    unseen = f->cumulative_consumed - sat_add(ch->consumed, cost);
                 if (f->cumulative_consumed > ch->consumed)
                     ch->consumed = f->cumulative_consumed;
+                consumed_now = ch->consumed;
                 end.has_consumed = true;
                 end.consumed = f->cumulative_consumed;
             } else {
@@ -630,7 +651,7 @@ void by_wallet_done(by_wallet *w, by_payment *p, const os_infer_final *f, const 
     pthread_mutex_lock(&w->mu);
     w->inflight_all = sat_sub(w->inflight_all, p->estimate);
     by_w_day_roll_locked(w);
-    w->day_spent = sat_add(w->day_spent, cost);
+    w->day_spent = sat_add(sat_add(w->day_spent, cost), unseen);
     end.day = w->day;
     pthread_mutex_unlock(&w->mu);
 
@@ -644,5 +665,13 @@ void by_wallet_done(by_wallet *w, by_payment *p, const os_infer_final *f, const 
     if ((e = by_bdb_request_finish(w->db, &end)) != OS_OK)
         by_w_log(w, OS_LOG_ERROR, "cannot record a finished request", p->channel_id, "error",
                  os_strerror(e));
+    if (e == OS_OK && unseen > 0) {
+        by_w_log(w, OS_LOG_INFO, "adopted consumed from a seller's closing fields", p->channel_id,
+                 NULL, NULL);
+        if ((e = by_bdb_adjust(w->db, p->channel_id, p->seller, unseen, consumed_now, end.day)) !=
+            OS_OK)
+            by_w_log(w, OS_LOG_ERROR, "cannot record a closing consumed", p->channel_id, "error",
+                     os_strerror(e));
+    }
     p->request_id = 0;
 }

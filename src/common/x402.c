@@ -32,9 +32,9 @@ static const char *const required_keys[] = {"x402Version", "error", "resource", 
 static const char *const resource_keys[] = {"url", NULL};
 static const char *const entry_keys[] = {"scheme", "network",           "amount", "asset",
                                          "payTo",  "maxTimeoutSeconds", "extra",  NULL};
-static const char *const extra_keys[] = {"escrow",     "channelId", "consumed",
-                                         "authorized", "nonce",     "metadataHash",
-                                         "name",       "version",   NULL};
+static const char *const extra_keys[] = {"escrow",  "channelId", "consumed",     "authorized",
+                                         "nonce",   "reserved",  "metadataHash", "name",
+                                         "version", NULL};
 static const char *const payment_keys[] = {"x402Version", "accepted", "payload", NULL};
 static const char *const payload_keys[] = {"channelId",    "cumulativeAmount", "nonce",
                                            "metadataHash", "signature",        NULL};
@@ -211,6 +211,19 @@ static os_err parse_requirement(os_x402_requirement *r, const json_t *v, const c
                 OS_OK)
             return rc;
     }
+    /* reserved splits consumed (booked + in flight), so it means nothing without it */
+    if (json_object_get(extra, "reserved") != NULL) {
+        if (!x.has_channel)
+            return os_errf(err, errcap, OS_ERR_INVALID,
+                           "%sreserved goes with channelId, consumed, authorized and nonce",
+                           ewhere);
+        if ((rc = os_json_at_u64_str(&x.reserved, extra, "reserved", ewhere, err, errcap)) != OS_OK)
+            return rc;
+        if (x.reserved > x.consumed)
+            return os_errf(err, errcap, OS_ERR_INVALID,
+                           "%sfield \"reserved\" must not be above \"consumed\"", ewhere);
+        x.has_reserved = true;
+    }
     if (json_object_get(extra, "metadataHash") != NULL) {
         x.has_metadata_hash = true;
         if ((rc = get_lower_hex(x.metadata_hash, 32, extra, "metadataHash", ewhere, err, errcap)) !=
@@ -358,13 +371,21 @@ static json_t *json_network(uint64_t chain_id)
     return json_string(s);
 }
 
+/* Whether r's channel fields are ones the decoder takes back. */
+static int channel_ok(const os_x402_requirement *r)
+{
+    if (!r->has_channel)
+        return !r->has_reserved;
+    return r->nonce <= INT64_MAX && (!r->has_reserved || r->reserved <= r->consumed);
+}
+
 /* The accepts entry for r; NULL when r holds a value the wire cannot carry or memory runs out. */
 static json_t *requirement_to_json(const os_x402_requirement *r)
 {
     json_t *e, *extra = NULL;
     int ok;
 
-    if (r->chain_id == 0 || (r->has_channel && r->nonce > INT64_MAX))
+    if (r->chain_id == 0 || !channel_ok(r))
         return NULL;
     e = json_object();
     ok = e != NULL && os_json_put(e, "scheme", json_string(OS_X402_SCHEME)) &&
@@ -380,6 +401,8 @@ static json_t *requirement_to_json(const os_x402_requirement *r)
              os_json_put(extra, "consumed", os_money_to_json(r->consumed)) &&
              os_json_put(extra, "authorized", os_money_to_json(r->authorized)) &&
              os_json_put(extra, "nonce", os_json_u64(r->nonce));
+    if (ok && r->has_channel && r->has_reserved)
+        ok = os_json_put(extra, "reserved", os_money_to_json(r->reserved));
     if (ok && r->has_metadata_hash)
         ok = os_json_put(extra, "metadataHash", os_json_hex(r->metadata_hash, 32));
     ok = ok && os_json_put(extra, "name", json_string(DOMAIN_NAME)) &&
@@ -424,7 +447,7 @@ os_err os_x402_required_encode(char **out, const char *error, const char *resour
         return OS_ERR_INVALID;
     *out = NULL;
     if (error == NULL || resource == NULL || r == NULL || !code_ok(error) ||
-        !resource_ok(resource) || r->chain_id == 0 || (r->has_channel && r->nonce > INT64_MAX))
+        !resource_ok(resource) || r->chain_id == 0 || !channel_ok(r))
         return OS_ERR_INVALID;
     root = json_object();
     ok = root != NULL && os_json_put(root, "x402Version", json_integer(OS_X402_VERSION)) &&
@@ -448,8 +471,8 @@ os_err os_x402_payment_encode(char **out, const os_x402_requirement *accepted, c
     if (out == NULL)
         return OS_ERR_INVALID;
     *out = NULL;
-    if (accepted == NULL || v == NULL || accepted->chain_id == 0 ||
-        (accepted->has_channel && accepted->nonce > INT64_MAX) || v->nonce > INT64_MAX)
+    if (accepted == NULL || v == NULL || accepted->chain_id == 0 || !channel_ok(accepted) ||
+        v->nonce > INT64_MAX)
         return OS_ERR_INVALID;
     root = json_object();
     ok = root != NULL && os_json_put(root, "x402Version", json_integer(OS_X402_VERSION)) &&

@@ -327,13 +327,18 @@ static void invoice_base(const sl_chans *c, os_x402_requirement *out, uint64_t e
     }
 }
 
-/* The channel part of an invoice, from a locked entry. */
+/* The channel part of an invoice, from a locked entry. consumed is what the next voucher builds on
+ * (booked + the estimates in flight); reserved says how much of it is in flight, so a buyer with no
+ * request of its own in flight here (one restarted after a crash) adopts only what is booked, not
+ * the estimate of a request of its past life that this seller has yet to book. */
 static void invoice_channel(os_x402_requirement *out, const sl_chan_entry *ch)
 {
     out->has_channel = true;
     memcpy(out->channel_id, ch->id, 32);
     if (os_money_add(&out->consumed, ch->consumed, ch->reserved) != OS_OK)
         out->consumed = UINT64_MAX;
+    out->has_reserved = true;
+    out->reserved = out->consumed - ch->consumed; /* ch->reserved, or less when capped above */
     out->authorized = ch->has_voucher ? ch->cumulative : 0;
     out->nonce = last_nonce(ch);
 }

@@ -105,6 +105,9 @@ static void assert_req_equal(const os_x402_requirement *a, const os_x402_require
         assert_int_equal(a->authorized, b->authorized);
         assert_int_equal(a->nonce, b->nonce);
     }
+    assert_int_equal(a->has_reserved, b->has_reserved);
+    if (a->has_reserved)
+        assert_int_equal(a->reserved, b->reserved);
     assert_int_equal(a->has_metadata_hash, b->has_metadata_hash);
     if (a->has_metadata_hash)
         assert_memory_equal(a->metadata_hash, b->metadata_hash, 32);
@@ -236,6 +239,97 @@ static void test_required_exact_and_round_trip(void **state)
         assert_string_equal(code, "stale_nonce");
         free(v);
     }
+}
+
+/* extra.reserved: written after nonce when present, read back, absent means has_reserved false;
+ * reserved above consumed, or without the channel view, is refused both ways. */
+static void test_required_reserved(void **state)
+{
+    static const char with_reserved[] =
+        "{\"x402Version\":2,\"error\":\"payment_required\",\"resource\":{\"url\":\"/v1/infer\"},"
+        "\"accepts\":[" ENTRY_HEAD "\"extra\":{\"escrow\":\"" ESCROW "\",\"channelId\":\"" CHAN
+        "\",\"consumed\":\"48210\",\"authorized\":\"49000\",\"nonce\":42,\"reserved\":\"2290\","
+        "\"metadataHash\":\"" MHASH "\",\"name\":\"OpenSeedChannels\",\"version\":\"1\"}}]}";
+    os_x402_requirement r, back;
+    os_voucher vo, vback;
+    char code[OS_X402_ERROR_MAX], err[OS_X402_ERR_LEN];
+    char *v = NULL, *text, *json;
+    (void)state;
+
+    fill_requirement(&r, true, true);
+    r.has_reserved = true;
+    r.reserved = 2290;
+    assert_int_equal(os_x402_required_encode(&v, "payment_required", "/v1/infer", &r), OS_OK);
+    text = unb64(v);
+    assert_string_equal(text, with_reserved);
+    free(text);
+    memset(&back, 0x55, sizeof(back));
+    assert_int_equal(os_x402_required_decode(&back, code, sizeof(code), v, err, sizeof(err)),
+                     OS_OK);
+    assert_true(back.has_reserved);
+    assert_int_equal(back.reserved, 2290);
+    assert_req_equal(&back, &r);
+    free(v);
+
+    /* the bounds: 0 and all of consumed */
+    for (int i = 0; i < 2; i++) {
+        r.reserved = i == 0 ? 0 : r.consumed;
+        assert_int_equal(os_x402_required_encode(&v, "stale_nonce", "/v1/infer", &r), OS_OK);
+        assert_int_equal(os_x402_required_decode(&back, code, sizeof(code), v, err, sizeof(err)),
+                         OS_OK);
+        assert_req_equal(&back, &r);
+        free(v);
+    }
+
+    /* a buyer echoing the invoice carries it in accepted, and it comes back */
+    r.reserved = 2290;
+    fill_voucher(&vo);
+    assert_int_equal(os_x402_payment_encode(&v, &r, &vo), OS_OK);
+    memset(&back, 0x55, sizeof(back));
+    assert_int_equal(os_x402_payment_decode(&vback, &back, v, err, sizeof(err)), OS_OK);
+    assert_req_equal(&back, &r);
+    free(v);
+
+    /* absent: has_reserved false (an older seller's invoice) */
+    v = b64(REQUIRED_FULL);
+    memset(&back, 0x55, sizeof(back));
+    assert_int_equal(os_x402_required_decode(&back, code, sizeof(code), v, err, sizeof(err)),
+                     OS_OK);
+    assert_true(back.has_channel);
+    assert_false(back.has_reserved);
+    free(v);
+
+    /* the encoder refuses what the decoder would */
+    fill_requirement(&r, true, true);
+    r.has_reserved = true;
+    r.reserved = r.consumed + 1;
+    assert_int_equal(os_x402_required_encode(&v, "payment_required", "/v1/infer", &r),
+                     OS_ERR_INVALID);
+    assert_null(v);
+    assert_int_equal(os_x402_payment_encode(&v, &r, &vo), OS_ERR_INVALID);
+    assert_null(v);
+    fill_requirement(&r, false, true);
+    r.has_reserved = true;
+    assert_int_equal(os_x402_required_encode(&v, "payment_required", "/v1/infer", &r),
+                     OS_ERR_INVALID);
+    assert_null(v);
+
+    /* the decoder: above consumed, without the channel view, not a canonical decimal string */
+    refuse(decode_required_any, with_reserved, "\"reserved\":\"2290\"", "\"reserved\":\"48211\"",
+           OS_ERR_INVALID);
+    refuse(decode_required_any, with_reserved, "\"reserved\":\"2290\"",
+           "\"reserved\":\"18446744073709551615\"", OS_ERR_INVALID);
+    refuse(decode_required_any, with_reserved, "\"reserved\":\"2290\"", "\"reserved\":2290",
+           OS_ERR_INVALID);
+    refuse(decode_required_any, with_reserved, "\"reserved\":\"2290\"", "\"reserved\":\"02290\"",
+           OS_ERR_INVALID);
+    refuse(decode_required_any, with_reserved, "\"reserved\":\"2290\"", "\"reserved\":\"-7777\"",
+           OS_ERR_INVALID);
+    json = subst(REQUIRED_MIN, "\"name\":", "\"reserved\":\"0\",\"name\":");
+    refuse(decode_required_any, json, "\"reserved\":\"0\"", "\"reserved\":\"0\"", OS_ERR_INVALID);
+    free(json);
+    /* the channel view without reserved is still whole; reserved does not make a partial one */
+    refuse(decode_required_any, with_reserved, "\"nonce\":42,", "", OS_ERR_INVALID);
 }
 
 /* The same checks through jansson rather than a literal: types as the x402 v2 wire wants them. */
@@ -716,6 +810,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_required_exact_and_round_trip),
         cmocka_unit_test(test_required_field_types),
+        cmocka_unit_test(test_required_reserved),
         cmocka_unit_test(test_payment_exact_and_round_trip),
         cmocka_unit_test(test_response_exact_and_round_trip),
         cmocka_unit_test(test_encoder_refusals),
