@@ -127,18 +127,11 @@ echo_pid=""
 portkey_pid=""
 devnet_up=0
 
-stop_pid() { # PID: SIGTERM, then SIGKILL after 5 s
-    local p=$1 i
-    [ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
-    kill -TERM "$p" 2>/dev/null || true
-    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-}
+# shellcheck source=bench/net.sh
+. "$root/bench/net.sh"
 cleanup() {
     local rc=$?
-    if [ "$devnet_up" = 1 ]; then
-        OPENSEED_DEVNET_DIR="$work/devnet" timeout 120 bash "$root/scripts/devnet.sh" down >>"$work/down.log" 2>&1 || true
-    fi
+    net_devnet_down
     stop_pid "$portkey_pid"
     stop_pid "$echo_pid"
     if [ "$rc" -eq 0 ] && [ "${OPENSEED_BENCH_KEEP:-0}" != 1 ]; then
@@ -156,17 +149,7 @@ start_echo() { # LATENCY_MS TOKENS_PER_S: (re)starts the fake model on its port
     # them, and the buyer would cool the sellers down for the next phase
     [ -z "$echo_pid" ] || sleep 3
     stop_pid "$echo_pid"
-    "$build/echo_upstream" --listen "127.0.0.1:$p_echo" --latency-ms "$1" --tokens-per-s "$2" \
-        --threads 4 >>"$work/echo.log" 2>&1 &
-    echo_pid=$!
-    local i
-    for i in $(seq 100); do
-        curl -fs -o /dev/null --max-time 1 "http://127.0.0.1:$p_echo/v1/models" && return 0
-        kill -0 "$echo_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    tail -n 5 "$work/echo.log" >&2
-    die "the fake model did not start on port $p_echo"
+    net_echo_start "$p_echo" "$1" "$2" || die "the fake model did not start on port $p_echo"
 }
 
 for attempt in 1 2; do
@@ -177,20 +160,11 @@ for attempt in 1 2; do
     (cd "$tools" && exec node "$portkey_js" --port="$p_pk") >>"$work/portkey.log" 2>&1 &
     portkey_pid=$!
     say "starting the network (scripts/devnet.sh up: anvil, contracts, registry, 2 sellers, buyer)"
-    devnet_up=1
-    if env OPENSEED_DEVNET_DIR="$work/devnet" OPENSEED_BUILD_DIR="$build" OPENSEED_DEVNET_SKIP_BUILD=1 \
-        OPENSEED_DEVNET_SKIP_SETUP=1 OPENSEED_RPC_PORT="$p_rpc" OPENSEED_REGISTRY_PORT="$p_reg" \
-        OPENSEED_BUYER_PORT="$p_buyer" OPENSEED_SELLER_PORT="$p_s1" OPENSEED_SELLER2_PORT="$p_s2" \
-        OPENSEED_SELLER_ADMIN_PORT="$p_a1" OPENSEED_SELLER2_ADMIN_PORT="$p_a2" \
-        OPENSEED_UPSTREAM="http://127.0.0.1:$p_echo/v1" OPENSEED_UPSTREAM_API=openai \
-        OPENSEED_UPSTREAM_MODEL=echo-1 OPENSEED_SELLER_ARGS="--upstream-concurrency 1024" \
-        OPENSEED_DEVNET_MINT=100000 \
-        timeout 600 bash "$root/scripts/devnet.sh" up >>"$work/up.log" 2>&1; then
+    if net_devnet_up "$p_rpc" "$p_reg" "$p_buyer" "$p_s1" "$p_s2" "$p_a1" "$p_a2" "$p_echo"; then
         break
     fi
     tail -n 30 "$work/up.log" >&2
-    OPENSEED_DEVNET_DIR="$work/devnet" timeout 120 bash "$root/scripts/devnet.sh" down >>"$work/down.log" 2>&1 || true
-    devnet_up=0
+    net_devnet_down
     stop_pid "$portkey_pid"
     [ "$attempt" = 1 ] || die "the network did not come up (logs in $work)"
 done
@@ -376,8 +350,7 @@ say "crypto unit costs"
 "$build/crypto_bench" --seconds "$crypto_s" --json "$res/crypto.json" >"$work/crypto.txt" ||
     die "crypto_bench failed"
 
-OPENSEED_DEVNET_DIR="$work/devnet" timeout 120 bash "$root/scripts/devnet.sh" down >>"$work/down.log" 2>&1 || true
-devnet_up=0
+net_devnet_down
 stop_pid "$portkey_pid"
 stop_pid "$echo_pid"
 

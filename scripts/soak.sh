@@ -112,21 +112,13 @@ echo_pid=""
 devnet_up=0
 load_pids=()
 
-stop_pid() { # PID: SIGTERM, then SIGKILL after 5 s
-    local p=$1 _
-    [ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
-    kill -TERM "$p" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-}
+# shellcheck source=bench/net.sh
+. "$root/bench/net.sh"
 teardown() {
     local p
     for p in "${load_pids[@]}"; do stop_pid "$p"; done
     load_pids=()
-    if [ "$devnet_up" = 1 ]; then
-        OPENSEED_DEVNET_DIR="$work/devnet" timeout 120 bash "$root/scripts/devnet.sh" down >>"$work/down.log" 2>&1 || true
-        devnet_up=0
-    fi
+    net_devnet_down
     stop_pid "$echo_pid"
     echo_pid=""
 }
@@ -143,34 +135,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-start_echo() {
-    "$build/echo_upstream" --listen "127.0.0.1:$p_echo" --latency-ms "$latency_ms" \
-        --tokens-per-s "$tokens_per_s" --threads 4 >>"$work/echo.log" 2>&1 &
-    echo_pid=$!
-    local _
-    for _ in $(seq 100); do
-        curl -fs -o /dev/null --max-time 1 "http://127.0.0.1:$p_echo/v1/models" && return 0
-        kill -0 "$echo_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    tail -n 5 "$work/echo.log" >&2
-    return 1
-}
-
 for attempt in 1 2; do
     read -r p_rpc p_reg p_buyer p_s1 p_s2 p_a1 p_a2 p_echo < <(node "$root/scripts/free-ports.mjs" 8) ||
         die "no free ports"
     say "starting the fake model on $p_echo and the network (scripts/devnet.sh up)"
-    devnet_up=1
-    if start_echo && env OPENSEED_DEVNET_DIR="$work/devnet" OPENSEED_BUILD_DIR="$build" \
-        OPENSEED_DEVNET_SKIP_BUILD=1 OPENSEED_DEVNET_SKIP_SETUP=1 OPENSEED_RPC_PORT="$p_rpc" \
-        OPENSEED_REGISTRY_PORT="$p_reg" OPENSEED_BUYER_PORT="$p_buyer" \
-        OPENSEED_SELLER_PORT="$p_s1" OPENSEED_SELLER2_PORT="$p_s2" \
-        OPENSEED_SELLER_ADMIN_PORT="$p_a1" OPENSEED_SELLER2_ADMIN_PORT="$p_a2" \
-        OPENSEED_UPSTREAM="http://127.0.0.1:$p_echo/v1" OPENSEED_UPSTREAM_API=openai \
-        OPENSEED_UPSTREAM_MODEL=echo-1 OPENSEED_SELLER_ARGS="--upstream-concurrency 1024" \
-        OPENSEED_DEVNET_MINT=100000 \
-        timeout 600 bash "$root/scripts/devnet.sh" up >>"$work/up.log" 2>&1; then
+    if net_echo_start "$p_echo" "$latency_ms" "$tokens_per_s" &&
+        net_devnet_up "$p_rpc" "$p_reg" "$p_buyer" "$p_s1" "$p_s2" "$p_a1" "$p_a2" "$p_echo"; then
         break
     fi
     tail -n 30 "$work/up.log" >&2

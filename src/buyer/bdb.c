@@ -702,8 +702,15 @@ static os_err request_end(os_db *db, const void *arg, void *out)
                 b_u64(st, 7, r->ttft_ms) && b_text(st, 8, outcome) && b_i64(st, 9, now_s()));
     if ((e = changed_one(db, e)) != OS_OK)
         return e; /* unknown or already finished: book nothing twice */
-    if (r->has_consumed && (e = consumed_raise(db, r->channel_id, r->consumed)) != OS_OK)
-        return e;
+    if (r->has_consumed) {
+        adjust_arg a = {.id = r->channel_id,
+                        .seller = r->seller,
+                        .amount = r->unseen,
+                        .consumed = r->consumed,
+                        .day = r->day};
+        if ((e = adjust(db, &a, NULL)) != OS_OK)
+            return e;
+    }
     return spend_add(db, r->day, r->seller, r->cost, 1);
 }
 

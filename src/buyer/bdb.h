@@ -117,6 +117,7 @@ typedef struct by_bdb_request_end {
     uint64_t ttft_ms;
     bool has_consumed; /* the closing fields' cumulative_consumed, to raise the channel's to */
     uint64_t consumed;
+    uint64_t unseen; /* with has_consumed: a charge the buyer never saw, booked as an adjustment */
     uint64_t day; /* the UTC day the cost is booked on */
 } by_bdb_request_end;
 

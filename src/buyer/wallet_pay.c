@@ -592,7 +592,7 @@ void by_wallet_done(by_wallet *w, by_payment *p, const os_infer_final *f, const 
 {
     by_bdb_request_end end;
     by_chan *ch;
-    uint64_t cost = 0, unseen = 0, consumed_now = 0;
+    uint64_t cost = 0, unseen = 0;
     const char *oc = "failed";
     os_err e;
 
@@ -635,9 +635,9 @@ void by_wallet_done(by_wallet *w, by_payment *p, const os_infer_final *f, const 
                     unseen = f->cumulative_consumed - sat_add(ch->consumed, cost);
                 if (f->cumulative_consumed > ch->consumed)
                     ch->consumed = f->cumulative_consumed;
-                consumed_now = ch->consumed;
                 end.has_consumed = true;
                 end.consumed = f->cumulative_consumed;
+                end.unseen = unseen; /* booked with the request, in one transaction */
             } else {
                 pthread_mutex_unlock(&ch->mu);
                 by_w_log(w, OS_LOG_WARN,
@@ -665,13 +665,8 @@ void by_wallet_done(by_wallet *w, by_payment *p, const os_infer_final *f, const 
     if ((e = by_bdb_request_finish(w->db, &end)) != OS_OK)
         by_w_log(w, OS_LOG_ERROR, "cannot record a finished request", p->channel_id, "error",
                  os_strerror(e));
-    if (e == OS_OK && unseen > 0) {
+    else if (unseen > 0)
         by_w_log(w, OS_LOG_INFO, "adopted consumed from a seller's closing fields", p->channel_id,
                  NULL, NULL);
-        if ((e = by_bdb_adjust(w->db, p->channel_id, p->seller, unseen, consumed_now, end.day)) !=
-            OS_OK)
-            by_w_log(w, OS_LOG_ERROR, "cannot record a closing consumed", p->channel_id, "error",
-                     os_strerror(e));
-    }
     p->request_id = 0;
 }

@@ -441,25 +441,15 @@ static inline json_t *nf_buyer_get(netfix *f, long *status, const char *path)
     return j;
 }
 
-/* A micro-USDC amount as the APIs write it (an integer, or a decimal string when large); false
- * when v is neither. */
+/* A micro-USDC amount as the APIs write it (a JSON integer, or the wire form's decimal string:
+ * os_money_parse_json); false when v is neither. */
 static inline bool nf_money(const json_t *v, uint64_t *out)
 {
     if (json_is_integer(v) && json_integer_value(v) >= 0) {
         *out = (uint64_t)json_integer_value(v);
         return true;
     }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        errno = 0;
-        unsigned long long x = strtoull(s, &end, 10);
-        if (s[0] >= '0' && s[0] <= '9' && *end == '\0' && errno == 0) {
-            *out = (uint64_t)x;
-            return true;
-        }
-    }
-    return false;
+    return os_money_parse_json(out, v) == OS_OK;
 }
 
 /* Waits up to ms for the buyer to have nothing in flight on any channel. 0 when idle. */
