@@ -730,6 +730,11 @@ EOF
     cat <<EOF
   curl -s $b/openseed/v1/spend        # what it paid; also /openseed/v1/ledger and /channels
 
+Dashboards (in a browser on this machine):
+  buyer      $b/dashboard/
+  seller 1   http://$host:$seller1_admin_port/dashboard/  (token: cat $dir/seller1/admin.token)
+  seller 2   http://$host:$seller2_admin_port/dashboard/  (token: cat $dir/seller2/admin.token)
+
 EOF
     if [ "$1" = foreground ]; then
         echo "Stop it with Ctrl-C (or $down_cmd from another terminal)."

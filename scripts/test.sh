@@ -4,7 +4,7 @@
 # build and an ASan+UBSan build), checks and tests the contracts, runs every test suite in both
 # builds and the end-to-end suite (the official SDKs against scripts/devnet.sh), then the short
 # forms of valgrind (scripts/valgrind.sh), the benchmark, the soak (scripts/soak.sh --short) and
-# fuzzing (scripts/fuzz.sh 20), and prints a summary. Exits non-zero if anything failed.
+# fuzzing (scripts/fuzz.sh 12), and prints a summary. Exits non-zero if anything failed.
 #
 #   scripts/test.sh            everything
 #   JOBS=N scripts/test.sh     parallelism for builds and ctest (default: nproc)
@@ -103,7 +103,7 @@ run_e2e() {
 run_fuzz() {
     local log line pass fail rc
     log=$(mktemp)
-    bash scripts/fuzz.sh 20 2>&1 | tee "$log"
+    bash scripts/fuzz.sh 12 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     line=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
     if [ -z "$line" ]; then
@@ -169,7 +169,7 @@ check "soak (scripts/soak.sh --short)" bash -c '
     OPENSEED_BENCH_BUILD_DIR=build OPENSEED_BENCH_SKIP_BUILD=1 OPENSEED_BENCH_SKIP_SETUP=1 \
         bash scripts/soak.sh --short --out "$out"'
 
-step "fuzzing: every harness 20 s (scripts/fuzz.sh 20; scripts/fuzz.sh for the long run)"
+step "fuzzing: every harness 12 s (scripts/fuzz.sh 12; scripts/fuzz.sh for the long run)"
 run_fuzz
 
 step "tests: ASan+UBSan build (unit, integration)"

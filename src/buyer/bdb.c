@@ -80,6 +80,8 @@ static const char *const migrations[] = {
     "CREATE TABLE spend_sellers ("
     "  seller BLOB PRIMARY KEY NOT NULL, spent INTEGER NOT NULL, requests INTEGER NOT NULL"
     ");",
+    /* 2: the spend series and the per-day view read requests by when they ended */
+    "CREATE INDEX requests_by_end ON requests (COALESCE(finished_at, at));",
 };
 
 static const char *const state_names[] = {"opening", "open", "closing", "closed"};

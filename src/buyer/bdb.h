@@ -135,13 +135,43 @@ OS_WUR os_err by_bdb_day_spent(by_bdb *b, uint64_t *spent, uint64_t day);
  * failure. */
 json_t *by_bdb_ledger_json(by_bdb *b, unsigned limit);
 
+#define BY_LEDGER_LIMIT_MAX 1000u
+#define BY_LEDGER_OFFSET_MAX 1000000000u
+#define BY_LEDGER_FILTER_MAX 128 /* bytes of a service, outcome or api filter */
+
+/* Which requests a ledger page shows. NULL strings (and has_seller false) match every request;
+ * the strings are borrowed for the call. */
+typedef struct by_ledger_query {
+    unsigned limit;  /* 1..BY_LEDGER_LIMIT_MAX (clamped) */
+    uint64_t offset; /* 0..BY_LEDGER_OFFSET_MAX (clamped) */
+    bool has_seller;
+    uint8_t seller[20];
+    const char *service, *outcome, *api; /* exact matches */
+} by_ledger_query;
+
+/* One page of the ledger, read in one transaction: {"requests":[…] matching q, newest first, after
+ * skipping q->offset of them, at most q->limit; "total": how many match q; "limit"; "offset";
+ * "vouchers":[…] the newest q->limit, unfiltered}. NULL on failure. */
+json_t *by_bdb_ledger_query_json(by_bdb *b, const by_ledger_query *q);
+
+#define BY_SERIES_STEP_MAX 2592000u /* 30 days */
+#define BY_SERIES_POINTS_MAX 1000u
+
+/* Finished requests (cost, count, input and output tokens) in `points` buckets of `step` seconds,
+ * each bucket [t, t + step) with t % step == 0 and the last one holding `now`; a request counts in
+ * the bucket of its finish time (its start time when that is unknown). Every bucket is present:
+ * {"step","from","to","points":[{t, spent, requests, input_tokens, output_tokens}]} oldest first,
+ * a new object (the caller's). OS_ERR_INVALID for step or points out of range. */
+OS_WUR os_err by_bdb_series(by_bdb *b, json_t **out, int64_t now, uint64_t step, unsigned points);
+
 /* Totals: spent (all costs and adjustments), deposited (opens and top-ups), finished requests,
  * and per_seller [{seller, spent, requests}] (a new array). */
 OS_WUR os_err by_bdb_totals(by_bdb *b, uint64_t *spent, uint64_t *deposited, uint64_t *requests,
                             json_t **per_seller);
-/* Finished requests' costs and counts per UTC day since since_day (Unix day number), newest
- * first, as per_day [{day "YYYY-MM-DD", spent, requests}], and per service, as per_service
- * [{service, spent, requests}] by name (two new arrays, the caller's). */
+/* Finished requests' costs, counts and tokens per UTC day since since_day (Unix day number),
+ * newest first, as per_day [{day "YYYY-MM-DD", spent, requests, input_tokens, output_tokens}], and
+ * per service, as per_service [{service, spent, requests, input_tokens, output_tokens}] by name
+ * (two new arrays, the caller's). */
 OS_WUR os_err by_bdb_breakdown(by_bdb *b, json_t **per_day, json_t **per_service,
                                uint64_t since_day);
 

@@ -13,13 +13,15 @@
  * Errors are in the client API's own shape: OpenAI's {"error":{message,type,param,code}} on /v1/chat
  * and /v1/embeddings, Anthropic's {"type":"error","error":{type,message}} on /v1/messages.
  * The client APIs are relayed by relay.c; /v1/models lists the registries' services; the
- * management JSON (/openseed/v1/ledger, channels, peers, spend) comes from the wallet and the
- * directory; POST /openseed/v1/channels opens a channel to a seller now, …/{id}/topup adds to its
- * deposit, and …/{id}/close and …/withdraw end it.
+ * management JSON (/openseed/v1/ledger, channels, peers, spend, spend/series; docs/buyer-api.md)
+ * comes from the wallet and the directory; POST /openseed/v1/channels opens a channel to a seller
+ * now, …/{id}/topup adds to its deposit, and …/{id}/close and …/withdraw end it. /dashboard/
+ * serves the browser dashboard that reads that JSON (docs/dashboards.md).
  */
 #include "internal.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +34,7 @@
 #include "openseed/json.h"
 #include "openseed/money.h"
 #include "openseed/secp.h"
+#include "openseed/web.h"
 
 #include "translate.h"
 
@@ -262,11 +265,84 @@ static void h_models(void *ctx, const os_http_request *req, os_http_response *re
     reply_json(res, v);
 }
 
+/* The query argument key as a decimal number in [lo, hi] (dflt when absent): digits only, no sign,
+ * space or exponent. False when malformed or out of range. */
+static bool query_uint(const os_http_request *req, const char *key, uint64_t lo, uint64_t hi,
+                       uint64_t dflt, uint64_t *out)
+{
+    const char *v = os_http_req_query(req, key);
+    unsigned long long n;
+    char *end = NULL;
+    size_t len;
+
+    *out = dflt;
+    if (v == NULL)
+        return true;
+    len = strnlen(v, 21);
+    if (len == 0 || len > 20 || strspn(v, "0123456789") != len)
+        return false;
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    if (errno != 0 || end == NULL || *end != '\0' || n < lo || n > hi)
+        return false;
+    *out = n;
+    return true;
+}
+
+/* An exact-match filter of the ledger: absent or empty is none (*out NULL); longer than
+ * BY_LEDGER_FILTER_MAX bytes is false. */
+static bool query_filter(const os_http_request *req, const char *key, const char **out)
+{
+    const char *v = os_http_req_query(req, key);
+
+    *out = NULL;
+    if (v == NULL || v[0] == '\0')
+        return true;
+    if (strnlen(v, BY_LEDGER_FILTER_MAX + 1) > BY_LEDGER_FILTER_MAX)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* GET /openseed/v1/ledger?limit=&offset=&seller=&service=&outcome=&api= */
 static void h_ledger(void *ctx, const os_http_request *req, os_http_response *res)
 {
     by_buyer *b = ctx;
-    if (admitted(b, req, res, BY_CLIENT_OPENAI_CHAT))
-        reply_json(res, by_wallet_ledger_json(b->wallet, 100));
+    by_ledger_query q;
+    const char *seller;
+    uint64_t limit, offset;
+
+    if (!admitted(b, req, res, BY_CLIENT_OPENAI_CHAT))
+        return;
+    memset(&q, 0, sizeof(q));
+    if (!query_uint(req, "limit", 1, BY_LEDGER_LIMIT_MAX, 100, &limit)) {
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error", "invalid_limit",
+                        "limit must be an integer from 1 to %u", BY_LEDGER_LIMIT_MAX);
+        return;
+    }
+    if (!query_uint(req, "offset", 0, BY_LEDGER_OFFSET_MAX, 0, &offset)) {
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error", "invalid_offset",
+                        "offset must be an integer from 0 to %u", BY_LEDGER_OFFSET_MAX);
+        return;
+    }
+    seller = os_http_req_query(req, "seller");
+    if (seller != NULL && seller[0] != '\0') {
+        if (os_eip55_parse(q.seller, seller) != OS_OK) {
+            by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error",
+                            "invalid_seller", "seller must be a 0x address (EIP-55 if mixed case)");
+            return;
+        }
+        q.has_seller = true;
+    }
+    if (!query_filter(req, "service", &q.service) || !query_filter(req, "outcome", &q.outcome) ||
+        !query_filter(req, "api", &q.api)) {
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error", "invalid_filter",
+                        "service, outcome and api are at most %d bytes", BY_LEDGER_FILTER_MAX);
+        return;
+    }
+    q.limit = (unsigned)limit;
+    q.offset = offset;
+    reply_json(res, by_wallet_ledger_query_json(b->wallet, &q));
 }
 
 static void h_channels(void *ctx, const os_http_request *req, os_http_response *res)
@@ -288,6 +364,28 @@ static void h_spend(void *ctx, const os_http_request *req, os_http_response *res
     by_buyer *b = ctx;
     if (admitted(b, req, res, BY_CLIENT_OPENAI_CHAT))
         reply_json(res, by_wallet_spend_json(b->wallet));
+}
+
+/* GET /openseed/v1/spend/series?step=&points= */
+static void h_spend_series(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    by_buyer *b = ctx;
+    uint64_t step, points;
+
+    if (!admitted(b, req, res, BY_CLIENT_OPENAI_CHAT))
+        return;
+    if (!query_uint(req, "step", 1, BY_SERIES_STEP_MAX, 60, &step)) {
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error", "invalid_step",
+                        "step must be an integer number of seconds from 1 to %u",
+                        BY_SERIES_STEP_MAX);
+        return;
+    }
+    if (!query_uint(req, "points", 1, BY_SERIES_POINTS_MAX, 60, &points)) {
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error", "invalid_points",
+                        "points must be an integer from 1 to %u", BY_SERIES_POINTS_MAX);
+        return;
+    }
+    reply_json(res, by_wallet_spend_series_json(b->wallet, step, (unsigned)points));
 }
 
 /* The optional (required when need) "amount" of body: micro-USDC in the wire form; false with a
@@ -450,6 +548,21 @@ static void h_channel_cmd(void *ctx, const os_http_request *req, os_http_respons
                         why[0] ? why : "the transaction failed");
 }
 
+/* GET /dashboard[/…]: the dashboard's files (web/buyer, web/common). They hold no data, so the
+ * API key is not asked for here, only by the API calls the page makes; the Host guard still
+ * applies, so a rebinding page cannot even read them. */
+static void h_dashboard(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    by_buyer *b = ctx;
+
+    if (b->loopback && !host_is_loopback(os_http_req_header(req, "Host"))) {
+        by_client_error(res, BY_CLIENT_OPENAI_CHAT, 403, "permission_error", "forbidden_host",
+                        "the gateway answers only requests addressed to localhost (Host)");
+        return;
+    }
+    os_web_serve(req, res, by_web_assets, by_web_assets_n);
+}
+
 static void h_healthz(void *ctx, const os_http_request *req, os_http_response *res)
 {
     (void)ctx;
@@ -484,7 +597,10 @@ const os_http_route by_routes[] = {
     {"POST", "/openseed/v1/channels", h_channel_open, 1},
     {"POST", "/openseed/v1/channels/*", h_channel_cmd, 1},
     {"GET", "/openseed/v1/peers", h_peers, 1},
+    {"GET", "/openseed/v1/spend/series", h_spend_series, 1},
     {"GET", "/openseed/v1/spend", h_spend, 1},
+    {"GET", "/dashboard", h_dashboard, 1},
+    {"GET", "/dashboard/*", h_dashboard, 1},
     {"GET", "/healthz", h_healthz, 1},
     {"GET", "/metrics", h_metrics, 1},
 };

@@ -18,6 +18,7 @@
 #include "openseed/http.h"
 #include "openseed/http_client.h"
 #include "openseed/metrics.h"
+#include "openseed/web.h"
 
 #include "buyer.h"
 #include "peers.h"
@@ -68,6 +69,10 @@ OS_WUR os_err by_gateway_init(by_buyer *b); /* metrics */
 void by_gateway_fini(by_buyer *b);
 extern const os_http_route by_routes[];
 extern const size_t by_n_routes;
+
+/* web/buyer, compiled in by cmake/embed.cmake (include/openseed/web.h). */
+extern const os_web_asset by_web_assets[];
+extern const size_t by_web_assets_n;
 /* An error in the client API's own shape. */
 void by_client_error(os_http_response *res, by_client_api api, unsigned status, const char *type,
                      const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));

@@ -4,8 +4,8 @@
  * the formulas): a hash table of nodes keyed with a random SipHash key (node ids are cheap to
  * grind), capped at MAX_NODES entries (the least recently touched quarter is dropped), each entry
  * holding the node's newest verified copy, the registry's last view of it and the counts observed
- * since start; and the management view of it all as JSON. Every table function runs under the
- * object's mutex.
+ * since start; and the management view of it all as JSON (with each seller's signed offerings and
+ * prices). Every table function runs under the object's mutex.
  */
 #include "peers.h"
 
@@ -17,6 +17,8 @@
 #include <sodium.h>
 
 #include "openseed/json.h"
+#include "openseed/money.h"
+#include "openseed/record.h"
 #include "openseed/secp.h"
 
 #include "peers_internal.h"
@@ -284,11 +286,41 @@ static json_t *count_json(uint64_t n)
     return os_json_u64(n < INT64_MAX ? n : INT64_MAX);
 }
 
+/* {services, model, apis, input_price, output_price, cached_price, max_output_tokens} of one
+ * offering of the seller's record; prices in micro-USDC per million tokens, as signed. */
+static json_t *offering_json(const os_offering *of)
+{
+    json_t *o = json_object(), *svcs, *apis;
+    bool ok;
+
+    if (o == NULL)
+        return NULL;
+    ok = (svcs = os_json_child(o, "services", json_array())) != NULL &&
+         os_json_put(o, "model", json_string(of->model)) &&
+         (apis = os_json_child(o, "apis", json_array())) != NULL &&
+         os_json_put(o, "input_price", os_money_to_json(of->pricing.input)) &&
+         os_json_put(o, "output_price", os_money_to_json(of->pricing.output)) &&
+         os_json_put(o, "cached_price", os_money_to_json(of->pricing.cached)) &&
+         os_json_put(o, "max_output_tokens", count_json(of->max_output_tokens));
+    for (size_t j = 0; ok && j < of->n_services && j < OS_RECORD_MAX_SERVICES; j++)
+        ok = json_array_append_new(svcs, json_string(of->services[j])) == 0;
+    for (unsigned bit = 1; ok && bit != 0 && bit <= of->apis; bit <<= 1)
+        if ((of->apis & bit) != 0 && os_api_name(bit) != NULL)
+            ok = json_array_append_new(apis, json_string(os_api_name(bit))) == 0;
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 static json_t *node_json(const by_peer_node *e, double score, int64_t now)
 {
-    json_t *o = json_object(), *obs, *load, *svcs;
+    json_t *o = json_object(), *obs, *load, *svcs, *offs;
     double avg = ent_avg_ttft(e);
     double tps = e->total_ms > 0 ? (double)e->tokens * 1000.0 / (double)e->total_ms : 0.0;
+    bool seen = e->ok > 0 || e->fail > 0;
+    double rate = seen ? (double)e->ok / ((double)e->ok + (double)e->fail) : 0.0;
     bool ok;
 
     if (o == NULL)
@@ -307,6 +339,8 @@ static json_t *node_json(const by_peer_node *e, double score, int64_t now)
          os_json_put(obs, "consecutive_failures", count_json(e->consec)) &&
          os_json_put(obs, "avg_ttft_ms", real_or_null(avg >= 0.0, avg)) &&
          os_json_put(obs, "tokens_per_s", real_or_null(e->total_ms > 0, tps)) &&
+         os_json_put(o, "success_rate", real_or_null(seen, rate)) &&
+         (offs = os_json_child(o, "offerings", json_array())) != NULL &&
          os_json_put(o, "cooldown_ms",
                      os_json_u64(e->cooling && now < e->cooldown_until
                                      ? (uint64_t)(e->cooldown_until - now)
@@ -322,6 +356,7 @@ static json_t *node_json(const by_peer_node *e, double score, int64_t now)
         const os_offering *of = &e->last->v.record.offerings[i];
         for (size_t j = 0; ok && j < of->n_services; j++)
             ok = json_array_append_new(svcs, json_string(of->services[j])) == 0;
+        ok = ok && json_array_append_new(offs, offering_json(of)) == 0;
     }
     if (!ok) {
         json_decref(o);

@@ -477,6 +477,21 @@ json_t *by_wallet_ledger_json(by_wallet *w, unsigned limit)
     return w != NULL ? by_bdb_ledger_json(w->db, limit) : NULL;
 }
 
+json_t *by_wallet_ledger_query_json(by_wallet *w, const by_ledger_query *q)
+{
+    return w != NULL ? by_bdb_ledger_query_json(w->db, q) : NULL;
+}
+
+json_t *by_wallet_spend_series_json(by_wallet *w, uint64_t step, unsigned points)
+{
+    time_t now = time(NULL);
+    json_t *v = NULL;
+
+    if (w == NULL || now < 0 || by_bdb_series(w->db, &v, (int64_t)now, step, points) != OS_OK)
+        return NULL;
+    return v;
+}
+
 json_t *by_wallet_spend_json(by_wallet *w)
 {
     uint64_t spent, deposited, requests, today, flight, day0 = by_w_today();

@@ -46,6 +46,8 @@
 #include "openseed/log.h"
 #include "openseed/x402.h"
 
+#include "bdb.h"
+
 typedef struct by_wallet by_wallet;
 
 typedef struct by_wallet_config {
@@ -143,14 +145,22 @@ OS_WUR os_err by_wallet_withdraw(by_wallet *w, const uint8_t channel_id[32], cha
  * remaining}]}: amounts as decimal strings, no secrets. */
 json_t *by_wallet_channels_json(by_wallet *w);
 /* {"requests":[{id, seller, channel_id, service, api, estimate, cost, input_tokens,
- * cached_tokens, output_tokens, latency_ms, ttft_ms, outcome, at}],"vouchers":[{channel_id,
- * nonce, cumulative, at}]} newest first, at most limit of each. */
+ * cached_tokens, output_tokens, latency_ms, ttft_ms, outcome, at, finished_at}],"vouchers":[{
+ * channel_id, nonce, cumulative, at}],"total","limit","offset"} newest first, at most limit of
+ * each. */
 json_t *by_wallet_ledger_json(by_wallet *w, unsigned limit);
+/* The same for one page of the requests that match q (bdb.h: by_bdb_ledger_query_json). The
+ * caller owns the result; NULL on failure. */
+json_t *by_wallet_ledger_query_json(by_wallet *w, const by_ledger_query *q);
 /* {"today":{"spent","in_flight","budget"},"total":{"spent","deposited","requests"},
- * "per_seller":[{seller, spent, requests}],"per_day":[{day "YYYY-MM-DD", spent, requests}] (the
- * last 30 UTC days with finished requests, newest first),"per_service":[{service, spent,
- * requests}]}: per_day and per_service sum the finished requests' costs (adjustments learnt
- * from invoices are in total and per_seller only). */
+ * "per_seller":[{seller, spent, requests}],"per_day":[{day "YYYY-MM-DD", spent, requests,
+ * input_tokens, output_tokens}] (the last 30 UTC days with finished requests, newest first),
+ * "per_service":[{service, spent, requests, input_tokens, output_tokens}]}: per_day and
+ * per_service sum the finished requests' costs (adjustments learnt from invoices are in total and
+ * per_seller only). */
 json_t *by_wallet_spend_json(by_wallet *w);
+/* Spending over time up to now: `points` buckets of `step` seconds (bdb.h: by_bdb_series). The
+ * caller owns the result; NULL on failure or for arguments out of range. */
+json_t *by_wallet_spend_series_json(by_wallet *w, uint64_t step, unsigned points);
 
 #endif

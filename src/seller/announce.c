@@ -5,7 +5,9 @@
  * and its own backoff, and sleeps on a condition variable until the earliest timer, a record
  * change or the stop. Requests go out one at a time through one HTTP client; the stop sets the
  * client's abort flag, so it never waits for a slow or silent registry. The node key lives in
- * sodium_malloc memory (locked, guarded, read-only between uses) and is never logged.
+ * sodium_malloc memory (locked, guarded, read-only between uses) and is never logged. After each
+ * message the thread publishes what the admin API shows of that registry (reg_pub) under the
+ * mutex; a registry URL's user info appears neither there nor in the logs.
  */
 #include "announce.h"
 
@@ -33,6 +35,7 @@
 #define MAX_BACKOFF_CAP_MS 86400000u /* a configured max_backoff above this is refused */
 #define MAX_REGISTRIES 64
 #define MAX_URL_LEN 1024
+_Static_assert(SL_REGISTRY_URL_MAX > MAX_URL_LEN, "a status holds any registry URL");
 #define MAX_REPLY_BYTES (64 * 1024)
 #define REPLY_DEPTH 8
 #define STALE_RETRIES 3             /* immediate retries after a 409 before backing off */
@@ -49,9 +52,20 @@ typedef enum outcome {
     OUT_ABORTED, /* the stop cut the request short */
 } outcome;
 
-/* Per-registry state; only the announcer thread touches it. */
+/* What the admin API shows of a registry (sl_registry_status); under the announcer's mu. */
+typedef struct reg_pub {
+    bool registered;
+    int64_t last_ok_s, last_attempt_s;
+    const char *last_op;
+    uint64_t failures;
+    uint64_t interval_ms;
+    uint64_t due_ms; /* monotonic */
+    char last_error[SL_REGISTRY_ERROR_MAX];
+} reg_pub;
+
+/* Per-registry state; only the announcer thread touches it, but for pub (under mu). */
 typedef struct reg {
-    char *base; /* without trailing '/', for logs */
+    char *base; /* without trailing '/' and user info: for logs and the status */
     char *announce_url, *heartbeat_url;
     bool announced;     /* it holds the current record: heartbeat next */
     bool registered;    /* its last answer accepted our message */
@@ -64,6 +78,7 @@ typedef struct reg {
     unsigned stale;    /* 409s in a row */
     long cfg_status;   /* the configuration problem last logged at error (0: none) */
     char cfg_code[CODE_MAX];
+    reg_pub pub;
 } reg;
 
 struct sl_announcer {
@@ -158,8 +173,31 @@ static os_err url_join(char **out, const char *base, const char *path)
     return OS_OK;
 }
 
+os_err sl_url_without_userinfo(char *out, size_t cap, const char *url)
+{
+    const char *auth, *end, *at = NULL;
+    int n;
+
+    if (out == NULL || cap == 0)
+        return OS_ERR_INVALID;
+    out[0] = '\0';
+    if (url == NULL)
+        return OS_ERR_INVALID;
+    auth = strstr(url, "://");
+    auth = auth != NULL ? auth + 3 : url;
+    end = auth + strcspn(auth, "/?#");
+    for (const char *p = auth; p < end; p++)
+        if (*p == '@')
+            at = p; /* the last one: an unencoded '@' in a password does not leak the rest */
+    n = at != NULL ? snprintf(out, cap, "%.*s%s", (int)(auth - url), url, at + 1)
+                   : snprintf(out, cap, "%s", url);
+    return n < 0 || (size_t)n >= cap ? OS_ERR_TOOBIG : OS_OK;
+}
+
 static os_err reg_init(reg *r, const char *url)
 {
+    char shown[SL_REGISTRY_URL_MAX];
+    char *full;
     size_t n, scheme;
     os_err rc;
 
@@ -184,13 +222,21 @@ static os_err reg_init(reg *r, const char *url)
         n--;
     if (n == scheme)
         return OS_ERR_INVALID;
-    if ((r->base = strndup(url, n)) == NULL)
+    if ((full = strndup(url, n)) == NULL)
         return OS_ERR_NOMEM;
-    if ((rc = url_join(&r->announce_url, r->base, "/v1/announce")) != OS_OK ||
-        (rc = url_join(&r->heartbeat_url, r->base, "/v1/heartbeat")) != OS_OK)
+    /* the user info (credentials for a proxy or the registry) goes to curl, nowhere else */
+    if ((rc = url_join(&r->announce_url, full, "/v1/announce")) != OS_OK ||
+        (rc = url_join(&r->heartbeat_url, full, "/v1/heartbeat")) != OS_OK ||
+        (rc = sl_url_without_userinfo(shown, sizeof(shown), full)) != OS_OK) {
+        free(full);
         return rc;
+    }
+    free(full);
+    if ((r->base = strdup(shown)) == NULL)
+        return OS_ERR_NOMEM;
     r->reason = "registered";
     r->interval_ms = DEFAULT_INTERVAL_MS;
+    r->pub.interval_ms = DEFAULT_INTERVAL_MS;
     return OS_OK;
 }
 
@@ -522,6 +568,19 @@ static void seq_catch_up(sl_announcer *a, const reg *r, const char *msg)
     a->last_seq = v;
 }
 
+/* How many bytes of s, at most max, end on a character boundary (s is UTF-8: the registry's
+ * message passed jansson's check, our own texts are ASCII). */
+static size_t utf8_cut(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--; /* s[max] continues a character that started before: drop that character */
+    return max;
+}
+
 static void log_failure(sl_announcer *a, const reg *r, os_log_level level, const char *msg,
                         bool announcing, const reply *rp, uint64_t retry_ms)
 {
@@ -539,7 +598,7 @@ static void log_failure(sl_announcer *a, const reg *r, os_log_level level, const
     if (code != NULL)
         os_log_kv(&ev, "code", "%.*s", CODE_MAX - 1, code);
     if (emsg != NULL)
-        os_log_kv(&ev, "error", "%.200s", emsg);
+        os_log_kv(&ev, "error", "%.*s", (int)utf8_cut(emsg, 200), emsg);
     else if (rp->why[0] != '\0')
         os_log_kv(&ev, "error", "%s", rp->why);
     if (r->failures > 0)
@@ -646,6 +705,50 @@ static void on_config(sl_announcer *a, reg *r, bool announcing, const reply *rp,
     }
 }
 
+/* Why a message failed, for the status: one printable line of at most cap - 1 bytes. */
+static void error_text(char *out, size_t cap, const reply *rp)
+{
+    char full[OS_HTTP_ERR_MSG_LEN + SL_REGISTRY_ERROR_MAX + 64];
+    const char *code, *msg;
+    size_t n;
+
+    reply_error(rp, &code, &msg);
+    if (rp->status != 0)
+        snprintf(full, sizeof(full), "HTTP %ld%s%.*s%s%s", rp->status, code != NULL ? " " : "",
+                 CODE_MAX - 1, code != NULL ? code : "", msg != NULL ? ": " : "",
+                 msg != NULL ? msg : "");
+    else
+        snprintf(full, sizeof(full), "%s", rp->why[0] != '\0' ? rp->why : "no answer");
+    n = utf8_cut(full, cap - 1);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (unsigned char)full[i] < 0x20 || full[i] == 0x7f ? ' ' : full[i];
+    out[n] = '\0';
+}
+
+/* Publishes r's state after a message (ok: accepted) for sl_announcer_registries. */
+static void publish(sl_announcer *a, reg *r, bool announcing, bool ok, const reply *rp)
+{
+    char why[SL_REGISTRY_ERROR_MAX] = "";
+    int64_t now_s = (int64_t)(wall_ms() / 1000u);
+
+    if (!ok)
+        error_text(why, sizeof(why), rp);
+    pthread_mutex_lock(&a->mu);
+    r->pub.registered = r->registered;
+    r->pub.last_attempt_s = now_s;
+    r->pub.last_op = announcing ? "announce" : "heartbeat";
+    if (ok) {
+        r->pub.last_ok_s = now_s;
+        r->pub.failures = 0;
+    } else if (r->pub.failures < UINT64_MAX) {
+        r->pub.failures++;
+    }
+    memcpy(r->pub.last_error, why, sizeof(why));
+    r->pub.interval_ms = r->interval_ms;
+    r->pub.due_ms = r->due_ms;
+    pthread_mutex_unlock(&a->mu);
+}
+
 /* One message to r and what follows from the answer. */
 static void step(sl_announcer *a, reg *r)
 {
@@ -698,6 +801,8 @@ static void step(sl_announcer *a, reg *r)
     case OUT_ABORTED:
         break;
     }
+    if (o != OUT_ABORTED)
+        publish(a, r, announcing, o == OUT_OK, &rp);
     reply_free(&rp);
 
     size_t n = 0;
@@ -722,7 +827,7 @@ static void take_record(sl_announcer *a, uint64_t now)
                 continue;
             r->announced = false;
             if (r->backoff_ms == 0)
-                r->due_ms = now;
+                r->due_ms = r->pub.due_ms = now; /* mu is held */
         }
     }
     a->work_gen = a->rec_gen;
@@ -823,6 +928,42 @@ os_err sl_announcer_set_record(sl_announcer *a, const os_record *record)
     a->rec_gen++;
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
+    return OS_OK;
+}
+
+os_err sl_announcer_registries(sl_announcer *a, sl_registry_status **out, size_t *n)
+{
+    sl_registry_status *v = NULL;
+    uint64_t now;
+
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (a == NULL || out == NULL || n == NULL)
+        return OS_ERR_INVALID;
+    if (a->n_regs == 0)
+        return OS_OK;
+    if ((v = calloc(a->n_regs, sizeof(*v))) == NULL)
+        return OS_ERR_NOMEM;
+    pthread_mutex_lock(&a->mu);
+    now = mono_ms();
+    for (size_t i = 0; i < a->n_regs; i++) {
+        const reg *r = &a->regs[i];
+        const reg_pub *p = &r->pub;
+        snprintf(v[i].url, sizeof(v[i].url), "%s", r->base); /* fixed since sl_announcer_new */
+        v[i].registered = p->registered;
+        v[i].last_ok_at = p->last_ok_s;
+        v[i].last_attempt_at = p->last_attempt_s;
+        v[i].last_op = p->last_op;
+        v[i].failures = p->failures;
+        memcpy(v[i].last_error, p->last_error, sizeof(v[i].last_error));
+        v[i].heartbeat_interval_s = p->interval_ms / 1000u;
+        v[i].next_in_s = p->due_ms > now ? (p->due_ms - now + 999u) / 1000u : 0;
+    }
+    pthread_mutex_unlock(&a->mu);
+    *out = v;
+    *n = a->n_regs;
     return OS_OK;
 }
 

@@ -60,4 +60,36 @@ typedef struct sl_announcer_stats {
 } sl_announcer_stats;
 void sl_announcer_get_stats(sl_announcer *a, sl_announcer_stats *out);
 
+#define SL_REGISTRY_URL_MAX 1025  /* a registry URL as configured is at most 1024 bytes */
+#define SL_REGISTRY_ERROR_MAX 201 /* bytes of last_error, NUL included */
+
+/* One registry as the announcer last saw it (for the admin API). */
+typedef struct sl_registry_status {
+    char url[SL_REGISTRY_URL_MAX]; /* base URL without user info or trailing '/' */
+    bool registered;               /* its last answer accepted our last message */
+    int64_t last_ok_at;            /* Unix seconds of the last accepted message; 0 = never */
+    int64_t last_attempt_at;       /* Unix seconds of the last message sent; 0 = none yet */
+    const char *last_op;           /* "announce" or "heartbeat" (static); NULL = none yet */
+    uint64_t failures;             /* failed messages since the last accepted one */
+    /* Why the last message failed, one printable line cut on a UTF-8 boundary: the registry's
+     * status, code and message, or the transport's reason (which never holds the URL's user
+     * info, path or query); "" when the last message was accepted or none was sent. */
+    char last_error[SL_REGISTRY_ERROR_MAX];
+    uint64_t heartbeat_interval_s; /* as the registry last asked (30 until it says) */
+    uint64_t next_in_s;            /* until the next message, rounded up; 0 = due now */
+} sl_registry_status;
+
+/*
+ * A copy of every registry's status, in configuration order: *out is malloc'd for the caller to
+ * free() (NULL when there are none), *n its length. OS_ERR_INVALID for NULL arguments,
+ * OS_ERR_NOMEM.
+ */
+OS_WUR os_err sl_announcer_registries(sl_announcer *a, sl_registry_status **out, size_t *n);
+
+/*
+ * url without its user info ("https://user:pw@host/x" -> "https://host/x"), into out (cap bytes,
+ * always NUL-terminated). OS_ERR_TOOBIG when it does not fit (out holds a cut copy).
+ */
+OS_WUR os_err sl_url_without_userinfo(char *out, size_t cap, const char *url);
+
 #endif

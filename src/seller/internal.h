@@ -23,6 +23,7 @@
 #include "openseed/money.h"
 #include "openseed/ohttp.h"
 #include "openseed/record.h"
+#include "openseed/web.h"
 
 #include "announce.h"
 #include "chans.h"
@@ -72,9 +73,11 @@ struct sl_seller {
     uint8_t ohttp_keys[64];
     size_t ohttp_keys_len;
 
-    os_record record;       /* as announced (endpoint filled at start when not configured) */
-    pthread_mutex_t info_mu;
-    char *info_body; /* /v1/info's JSON {record, signature}, signed at start */
+    os_record record;        /* as announced (endpoint filled at start when not configured) */
+    pthread_mutex_t info_mu; /* also publishes endpoint and announcer, set while admin runs */
+    char *info_body;         /* /v1/info's JSON {record, signature}, signed at start */
+    int64_t started_at_s;    /* Unix seconds, and the monotonic clock, of sl_seller_start */
+    int64_t started_mono_ms;
 
     sl_ledger *ledger;
     os_chain *chain;
@@ -153,5 +156,9 @@ void sl_jobs_stop(sl_seller *s);           /* waits for every job, then stops th
 /* admin.c */
 extern const os_http_route sl_admin_routes[];
 extern const size_t sl_n_admin_routes;
+
+/* web/seller, compiled in by cmake/embed.cmake (include/openseed/web.h). */
+extern const os_web_asset sl_web_assets[];
+extern const size_t sl_web_assets_n;
 
 #endif

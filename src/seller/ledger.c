@@ -6,7 +6,8 @@
  * guarded by the ledger's mutex, which also makes a read-check-write sequence (the nonce check in
  * accept, the overflow check in finish) atomic within the process; BEGIN IMMEDIATE makes it atomic
  * against another connection to the same file. The admin API's JSON views of these rows are in
- * ledger_views.c.
+ * ledger_views.c; they read through a second, read-only connection with a lock of its own, so
+ * they never wait for these writes nor make them wait.
  *
  * Unsigned 64-bit values (amounts, nonces, token counts, durations) are stored as their two's
  * complement bit pattern in SQLite's signed INTEGER: values up to INT64_MAX read as themselves in
@@ -80,6 +81,12 @@ static const char *const migrations[] = {
     "  gas_used INTEGER NOT NULL, gas_price_wei INTEGER NOT NULL,"
     "  status TEXT NOT NULL, error TEXT, at_ms INTEGER NOT NULL"
     ");",
+    /* 2: the admin API's revenue series (a range of finish times) and per-service latency (the
+     * newest successful requests of one service); finished_ms and service are never updated
+     * after a request finishes, so the indexes cost one insert each per request */
+    "CREATE INDEX requests_by_finished ON requests (finished_ms);"
+    "CREATE INDEX requests_ok_by_service ON requests (service, finished_ms)"
+    " WHERE outcome = 'ok';",
 };
 
 /* ---- small helpers ------------------------------------------------------------------------ */
@@ -244,6 +251,22 @@ os_err sl_ledger_open(sl_ledger **out, const char *path, char *err, size_t errca
         sl_ledger_close(l);
         return rc;
     }
+    /* The views' own connection, opened after the writer has migrated the schema (a read-only
+     * connection refuses a schema it would have to migrate). An in-memory database is private to
+     * its connection, so there the views share the writer. */
+    if (strcmp(path, ":memory:") != 0) {
+        if (pthread_mutex_init(&l->rmu, NULL) != 0) {
+            sl_ledger_close(l);
+            return os_errf(err, errcap, OS_ERR_NOMEM, "cannot create the views' lock");
+        }
+        l->rmu_ready = true;
+        o.read_only = 1;
+        o.synchronous_full = 0;
+        if ((rc = os_db_open(&l->rdb, path, &o, err, errcap)) != OS_OK) {
+            sl_ledger_close(l);
+            return rc;
+        }
+    }
     *out = l;
     return OS_OK;
 }
@@ -252,7 +275,10 @@ void sl_ledger_close(sl_ledger *l)
 {
     if (l == NULL)
         return;
+    os_db_close(l->rdb); /* first: the last connection to close checkpoints the WAL */
     os_db_close(l->db);
+    if (l->rmu_ready)
+        pthread_mutex_destroy(&l->rmu);
     pthread_mutex_destroy(&l->mu);
     free(l);
 }
@@ -319,9 +345,9 @@ os_err sl_ledger_channel_get(sl_ledger *l, sl_channel *out, const uint8_t id[32]
 }
 
 /* ledger_internal.h documents it; both arrays grow together, so index i is one channel in each. */
-os_err sl_ledger_list_(sl_ledger *l, sl_channel **out, sl_ledger_tokens **tok, size_t *n)
+os_err sl_ledger_list_(os_db *db, sl_channel **out, sl_ledger_tokens **tok, size_t *n)
 {
-    sqlite3_stmt *st = os_db_stmt(l->db, sql_ch_list);
+    sqlite3_stmt *st = os_db_stmt(db, sql_ch_list);
     sl_channel *v = NULL;
     sl_ledger_tokens *t = NULL;
     size_t len = 0, cap = 0;
@@ -385,7 +411,7 @@ os_err sl_ledger_channel_list(sl_ledger *l, sl_channel **out, size_t *n)
     if (l == NULL || out == NULL || n == NULL)
         return OS_ERR_INVALID;
     ldg_lock(l);
-    rc = sl_ledger_list_(l, out, NULL, n);
+    rc = sl_ledger_list_(l->db, out, NULL, n);
     ldg_unlock(l);
     return rc;
 }

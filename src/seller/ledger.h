@@ -13,8 +13,9 @@
  * A request left "pending" by a crash is finished as "interrupted" with cost 0 when the ledger is
  * next opened (the buyer saw no final chunk, so it was told no cost).
  *
- * One sl_ledger is one connection guarded by its own mutex: any thread may call any function.
- * Times are Unix milliseconds.
+ * One sl_ledger is a writer connection guarded by its own mutex and, for the admin API's views,
+ * a read-only connection guarded by another: any thread may call any function, and a view never
+ * waits for a write to finish. Times are Unix milliseconds.
  */
 #ifndef OPENSEED_SELLER_LEDGER_H
 #define OPENSEED_SELLER_LEDGER_H
@@ -144,5 +145,31 @@ json_t *sl_ledger_revenue_json(sl_ledger *l);
 /* {"settlements":[{channel_id, nonce, cumulative, amount, tx_hash, gas_used, gas_price_wei,
  * status, error, at}]} newest first. */
 json_t *sl_ledger_settlements_json(sl_ledger *l, unsigned limit);
+
+/* The bounds of sl_ledger_series_json's arguments (the admin API answers 400 outside them). */
+#define SL_SERIES_STEP_MAX 2592000u /* seconds: 30 days */
+#define SL_SERIES_POINTS_MAX 1000u
+
+/*
+ * Revenue over time, in points buckets of step seconds aligned on multiples of step (Unix time),
+ * the last one holding now_s: {"step", "from" (the first bucket's start), "to" (the last bucket's
+ * end), "points":[{t, revenue, requests, input_tokens, output_tokens}]}, every bucket present,
+ * oldest first. A finished request counts in the bucket of its finish time, whatever its outcome.
+ * NULL also for step outside 1..SL_SERIES_STEP_MAX, points outside 1..SL_SERIES_POINTS_MAX or
+ * now_s < 0.
+ */
+json_t *sl_ledger_series_json(sl_ledger *l, int64_t now_s, uint64_t step, unsigned points);
+
+/* Successful requests per service that the latency percentiles cover (the newest ones). */
+#define SL_LATENCY_WINDOW 1000u
+
+/*
+ * Per service (sorted by name, bytewise): {"models":[{service, requests, errors, input_tokens,
+ * cached_tokens, output_tokens, revenue, latency_ms:{p50,p95,max}|null, ttft_ms:{p50,p95}|null,
+ * latency_window}]}. The totals cover every finished request (errors: an outcome other than
+ * "ok"); the percentiles (nearest rank) the newest SL_LATENCY_WINDOW requests finished "ok",
+ * latency_window saying how many there were (null objects when none).
+ */
+json_t *sl_ledger_models_json(sl_ledger *l);
 
 #endif

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The admin API's read-only views of seller.db (ledger.h lists their shapes): channels, vouchers,
- * requests, settlements and the revenue totals, each built as a new JSON value under the ledger's
- * lock. Amounts are decimal strings (os_money_to_json), counts JSON integers, times Unix seconds.
- * A view reads rows and never writes; the revenue totals come from one read transaction so they
- * agree with each other, and sums over many channels are kept in 128 bits so they cannot wrap.
+ * requests, settlements, the revenue totals, revenue over time and per-service totals with
+ * latency percentiles, each built as a new JSON value through the views' own read-only
+ * connection (ledger_internal.h). Amounts are decimal strings (os_money_to_json), counts JSON
+ * integers, times Unix seconds. A view reads rows and never writes; a view made of several reads
+ * runs them in one read transaction so they agree with each other. Sums of money are kept in 128
+ * bits so they cannot wrap; token and request counts saturate at UINT64_MAX (statistics). The
+ * time series and the latency windows read through indexes named in the SQL (INDEXED BY), so a
+ * dashboard polling them reads the rows it shows, not the table.
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "openseed/json.h"
 #include "openseed/money.h"
@@ -139,9 +144,8 @@ json_t *sl_ledger_channels_json(sl_ledger *l)
 
     if (l == NULL)
         return NULL;
-    ldg_lock(l);
-    rc = sl_ledger_list_(l, &cs, NULL, &n);
-    ldg_unlock(l);
+    rc = sl_ledger_list_(ldg_view_begin(l), &cs, NULL, &n);
+    ldg_view_end(l);
     if (rc != OS_OK)
         return NULL;
     if ((arr = json_array()) != NULL) {
@@ -218,8 +222,7 @@ static json_t *table_view(sl_ledger *l, const char *key, const char *sql_all, co
 
     if (l == NULL)
         return NULL;
-    ldg_lock(l);
-    st = os_db_stmt(l->db, channel_id != NULL ? sql_one : sql_all);
+    st = os_db_stmt(ldg_view_begin(l), channel_id != NULL ? sql_one : sql_all);
     if (st != NULL) {
         if (sqlite3_bind_int64(st, 1, clamp_limit(limit)) == SQLITE_OK &&
             (channel_id == NULL ||
@@ -228,7 +231,7 @@ static json_t *table_view(sl_ledger *l, const char *key, const char *sql_all, co
         else
             sqlite3_reset(st);
     }
-    ldg_unlock(l);
+    ldg_view_end(l);
     return wrap(key, arr);
 }
 
@@ -326,8 +329,8 @@ static const char sql_rev_outcomes[] =
     " ORDER BY outcome";
 static const char sql_rev_gas[] = "SELECT gas_used, gas_price_wei FROM settlements";
 
-/* The revenue view's reads; the caller holds the lock and a read transaction. */
-static int revenue_tx(sl_ledger *l, json_t *o)
+/* The revenue view's reads; the caller holds the view lock and a read transaction. */
+static int revenue_tx(os_db *db, json_t *o)
 {
     unsigned __int128 consumed = 0, claimed = 0, unclaimed = 0, gas = 0;
     uint64_t requests = 0, tin = 0, tcached = 0, tout = 0, settlements = 0;
@@ -338,7 +341,7 @@ static int revenue_tx(sl_ledger *l, json_t *o)
     sqlite3_stmt *st;
     int ok = 1, s;
 
-    if (sl_ledger_list_(l, &cs, &tok, &n) != OS_OK)
+    if (sl_ledger_list_(db, &cs, &tok, &n) != OS_OK)
         return 0;
     for (size_t i = 0; i < n; i++) {
         consumed += cs[i].consumed;
@@ -353,7 +356,7 @@ static int revenue_tx(sl_ledger *l, json_t *o)
     free(cs);
     free(tok);
 
-    if ((st = os_db_stmt(l->db, sql_rev_gas)) == NULL)
+    if ((st = os_db_stmt(db, sql_rev_gas)) == NULL)
         return 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         unsigned __int128 g = (unsigned __int128)ldg_col_u64(st, 0) * ldg_col_u64(st, 1);
@@ -365,7 +368,7 @@ static int revenue_tx(sl_ledger *l, json_t *o)
     if (s != SQLITE_DONE)
         return 0;
 
-    if ((st = os_db_stmt(l->db, sql_rev_outcomes)) == NULL || (by = json_object()) == NULL)
+    if ((st = os_db_stmt(db, sql_rev_outcomes)) == NULL || (by = json_object()) == NULL)
         return 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         const char *k = (const char *)sqlite3_column_text(st, 0);
@@ -388,22 +391,337 @@ static int revenue_tx(sl_ledger *l, json_t *o)
     return ok;
 }
 
-json_t *sl_ledger_revenue_json(sl_ledger *l)
+/* Runs fn(db, o) in one read transaction on the views' connection, so its reads agree with each
+ * other; o on success, NULL (o released) on failure. */
+static json_t *in_read_tx(sl_ledger *l, int (*fn)(os_db *, json_t *, const void *), json_t *o,
+                          const void *arg)
 {
-    json_t *o;
+    os_db *db;
     int ok = 0;
 
-    if (l == NULL || (o = json_object()) == NULL)
+    if (o == NULL)
         return NULL;
-    ldg_lock(l);
-    if (os_db_exec(l->db, "BEGIN", NULL, 0) == OS_OK) {
-        ok = revenue_tx(l, o);
-        os_db_rollback(l->db);
+    db = ldg_view_begin(l);
+    if (os_db_exec(db, "BEGIN", NULL, 0) == OS_OK) {
+        ok = fn(db, o, arg);
+        os_db_rollback(db);
     }
-    ldg_unlock(l);
+    ldg_view_end(l);
     if (!ok) {
         json_decref(o);
         return NULL;
     }
     return o;
+}
+
+static int revenue_fn(os_db *db, json_t *o, const void *arg)
+{
+    (void)arg;
+    return revenue_tx(db, o);
+}
+
+json_t *sl_ledger_revenue_json(sl_ledger *l)
+{
+    if (l == NULL)
+        return NULL;
+    return in_read_tx(l, revenue_fn, json_object(), NULL);
+}
+
+/* ---- revenue over time ---- */
+
+/* INDEXED BY: a schema change that made the range scan impossible fails the view (and its tests)
+ * instead of silently reading the whole table on every poll. */
+static const char sql_series[] =
+    "SELECT finished_ms, cost, input_tokens, output_tokens FROM requests"
+    " INDEXED BY requests_by_finished"
+    " WHERE finished_ms >= ?1 AND finished_ms < ?2 AND status = 'finished'";
+
+typedef struct series_args {
+    int64_t first_s; /* the first bucket's start */
+    uint64_t step;
+    unsigned points;
+} series_args;
+
+typedef struct bucket {
+    unsigned __int128 revenue;
+    uint64_t requests, input, output;
+} bucket;
+
+static json_t *bucket_json(int64_t t, const bucket *b)
+{
+    json_t *o = json_object();
+    int ok = 1;
+
+    if (o == NULL)
+        return NULL;
+    put(o, "t", json_integer(t), &ok);
+    put(o, "revenue", j_u128(b->revenue), &ok);
+    put(o, "requests", j_count(b->requests), &ok);
+    put(o, "input_tokens", j_count(b->input), &ok);
+    put(o, "output_tokens", j_count(b->output), &ok);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The series view's reads; the caller holds the view lock and a read transaction. */
+static int series_tx(os_db *db, json_t *o, const void *arg)
+{
+    const series_args *a = arg;
+    const int64_t step_ms = (int64_t)a->step * 1000;
+    const int64_t from_ms = a->first_s * 1000, to_ms = from_ms + (int64_t)a->points * step_ms;
+    bucket *b = calloc(a->points, sizeof(*b));
+    json_t *arr;
+    sqlite3_stmt *st;
+    int ok = 1, s = SQLITE_ERROR;
+
+    if (b == NULL)
+        return 0;
+    if ((st = os_db_stmt(db, sql_series)) != NULL) {
+        if (sqlite3_bind_int64(st, 1, from_ms) == SQLITE_OK &&
+            sqlite3_bind_int64(st, 2, to_ms) == SQLITE_OK) {
+            while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+                int64_t f = sqlite3_column_int64(st, 0);
+                uint64_t i;
+                if (f < from_ms || f >= to_ms) /* the query's bounds, kept here too */
+                    continue;
+                i = (uint64_t)(f - from_ms) / (uint64_t)step_ms;
+                b[i].revenue += ldg_col_u64(st, 1); /* 2^64 rows before a u128 could wrap */
+                b[i].requests = ldg_sat_add(b[i].requests, 1);
+                b[i].input = ldg_sat_add(b[i].input, ldg_col_u64(st, 2));
+                b[i].output = ldg_sat_add(b[i].output, ldg_col_u64(st, 3));
+            }
+        }
+        sqlite3_reset(st);
+    }
+    if (s != SQLITE_DONE || (arr = json_array()) == NULL) {
+        free(b);
+        return 0;
+    }
+    for (unsigned i = 0; i < a->points && ok; i++)
+        if (json_array_append_new(
+                arr, bucket_json(a->first_s + (int64_t)i * (int64_t)a->step, &b[i])) != 0)
+            ok = 0;
+    free(b);
+    put(o, "step", j_count(a->step), &ok);
+    put(o, "from", json_integer(a->first_s), &ok);
+    put(o, "to", json_integer(a->first_s + (int64_t)a->points * (int64_t)a->step), &ok);
+    put(o, "points", arr, &ok);
+    return ok;
+}
+
+json_t *sl_ledger_series_json(sl_ledger *l, int64_t now_s, uint64_t step, unsigned points)
+{
+    series_args a;
+    int64_t last;
+
+    /* now_s is bounded so that every bound below, in milliseconds, fits an int64 */
+    if (l == NULL || step < 1 || step > SL_SERIES_STEP_MAX || points < 1 ||
+        points > SL_SERIES_POINTS_MAX || now_s < 0 ||
+        now_s > INT64_MAX / 1000 - (int64_t)SL_SERIES_STEP_MAX)
+        return NULL;
+    last = now_s - now_s % (int64_t)step;
+    a.first_s = last - (int64_t)(points - 1) * (int64_t)step;
+    a.step = step;
+    a.points = points;
+    return in_read_tx(l, series_tx, json_object(), &a);
+}
+
+/* ---- per service ---- */
+
+/* Distinct services the view will total before it gives up (the seller books only services it
+ * offers, so a real seller.db has a handful). */
+#define MODELS_MAX_SERVICES 4096u
+
+static const char sql_models_totals[] =
+    "SELECT service, outcome, input_tokens, cached_tokens, output_tokens, cost FROM requests"
+    " WHERE status = 'finished'";
+/* INDEXED BY as for the series: the newest successful requests of one service come straight off
+ * the partial index, never from a scan of the service's history. */
+static const char sql_models_latency[] =
+    "SELECT latency_ms, ttft_ms FROM requests INDEXED BY requests_ok_by_service"
+    " WHERE service = ?1 AND outcome = 'ok' ORDER BY finished_ms DESC, id DESC LIMIT ?2";
+
+typedef struct svc {
+    char *name;
+    uint64_t requests, errors, input, cached, output;
+    unsigned __int128 revenue;
+} svc;
+
+typedef struct svcs {
+    svc *v;
+    size_t n, cap;
+} svcs;
+
+static void svcs_free(svcs *ss)
+{
+    for (size_t i = 0; i < ss->n; i++)
+        free(ss->v[i].name);
+    free(ss->v);
+}
+
+/* The entry for name, inserted in sorted place when new; NULL on failure or past the cap. */
+static svc *svc_get(svcs *ss, const char *name, size_t len)
+{
+    size_t lo = 0, hi = ss->n;
+    char *copy;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(ss->v[mid].name, name);
+        if (c == 0)
+            return &ss->v[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (ss->n >= MODELS_MAX_SERVICES)
+        return NULL;
+    if (ss->n == ss->cap) {
+        size_t ncap = ss->cap != 0 ? ss->cap * 2 : 8;
+        svc *nv = realloc(ss->v, ncap * sizeof(*nv));
+        if (nv == NULL)
+            return NULL;
+        ss->v = nv;
+        ss->cap = ncap;
+    }
+    if ((copy = strndup(name, len)) == NULL)
+        return NULL;
+    memmove(&ss->v[lo + 1], &ss->v[lo], (ss->n - lo) * sizeof(*ss->v));
+    memset(&ss->v[lo], 0, sizeof(*ss->v));
+    ss->v[lo].name = copy;
+    ss->n++;
+    return &ss->v[lo];
+}
+
+static int totals_scan(os_db *db, svcs *ss)
+{
+    sqlite3_stmt *st = os_db_stmt(db, sql_models_totals);
+    int s;
+
+    if (st == NULL)
+        return 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        const char *outcome = (const char *)sqlite3_column_text(st, 1);
+        svc *v;
+        if (name == NULL || (v = svc_get(ss, name, strlen(name))) == NULL)
+            break;
+        v->requests = ldg_sat_add(v->requests, 1);
+        if (outcome == NULL || strcmp(outcome, "ok") != 0)
+            v->errors = ldg_sat_add(v->errors, 1);
+        v->input = ldg_sat_add(v->input, ldg_col_u64(st, 2));
+        v->cached = ldg_sat_add(v->cached, ldg_col_u64(st, 3));
+        v->output = ldg_sat_add(v->output, ldg_col_u64(st, 4));
+        v->revenue += ldg_col_u64(st, 5);
+    }
+    sqlite3_reset(st);
+    return s == SQLITE_DONE;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest rank: the smallest value with at least p% of the k sorted values at or below it. */
+static uint64_t pct(const uint64_t *sorted, size_t k, unsigned p)
+{
+    size_t rank = (p * k + 99) / 100;
+    return sorted[rank > 0 ? rank - 1 : 0];
+}
+
+/* Adds latency_ms, ttft_ms and latency_window for one service to o. */
+static int latency_put(os_db *db, json_t *o, const char *service)
+{
+    uint64_t lat[SL_LATENCY_WINDOW], ttft[SL_LATENCY_WINDOW];
+    sqlite3_stmt *st = os_db_stmt(db, sql_models_latency);
+    size_t k = 0;
+    int ok = 1, s = SQLITE_ERROR;
+
+    if (st == NULL)
+        return 0;
+    if (sqlite3_bind_text(st, 1, service, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_bind_int64(st, 2, SL_LATENCY_WINDOW) == SQLITE_OK) {
+        while (k < SL_LATENCY_WINDOW && (s = sqlite3_step(st)) == SQLITE_ROW) {
+            lat[k] = ldg_col_u64(st, 0);
+            ttft[k] = ldg_col_u64(st, 1);
+            k++;
+        }
+        if (k == SL_LATENCY_WINDOW)
+            s = SQLITE_DONE; /* the LIMIT: nothing more would come */
+    }
+    sqlite3_reset(st);
+    if (s != SQLITE_DONE)
+        return 0;
+    if (k == 0) {
+        put(o, "latency_ms", json_null(), &ok);
+        put(o, "ttft_ms", json_null(), &ok);
+    } else {
+        qsort(lat, k, sizeof(lat[0]), cmp_u64);
+        qsort(ttft, k, sizeof(ttft[0]), cmp_u64);
+        put(o, "latency_ms",
+            json_pack("{s:o,s:o,s:o}", "p50", j_count(pct(lat, k, 50)), "p95",
+                      j_count(pct(lat, k, 95)), "max", j_count(lat[k - 1])),
+            &ok);
+        put(o, "ttft_ms",
+            json_pack("{s:o,s:o}", "p50", j_count(pct(ttft, k, 50)), "p95",
+                      j_count(pct(ttft, k, 95))),
+            &ok);
+    }
+    put(o, "latency_window", j_count(k), &ok);
+    return ok;
+}
+
+static json_t *service_json(os_db *db, const svc *v)
+{
+    json_t *o = json_object(), *name;
+    int ok = 1;
+
+    if (o == NULL)
+        return NULL;
+    name = json_string(v->name);
+    put(o, "service", name != NULL ? name : json_string("?"), &ok);
+    put(o, "requests", j_count(v->requests), &ok);
+    put(o, "errors", j_count(v->errors), &ok);
+    put(o, "input_tokens", j_count(v->input), &ok);
+    put(o, "cached_tokens", j_count(v->cached), &ok);
+    put(o, "output_tokens", j_count(v->output), &ok);
+    put(o, "revenue", j_u128(v->revenue), &ok);
+    if (!ok || !latency_put(db, o, v->name)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The models view's reads; the caller holds the view lock and a read transaction. */
+static int models_tx(os_db *db, json_t *o, const void *arg)
+{
+    svcs ss = {0};
+    json_t *arr = NULL;
+    int ok = 1;
+    (void)arg;
+
+    if (!totals_scan(db, &ss) || (arr = json_array()) == NULL) {
+        svcs_free(&ss);
+        return 0;
+    }
+    for (size_t i = 0; i < ss.n && ok; i++)
+        if (json_array_append_new(arr, service_json(db, &ss.v[i])) != 0)
+            ok = 0;
+    svcs_free(&ss);
+    put(o, "models", arr, &ok);
+    return ok;
+}
+
+json_t *sl_ledger_models_json(sl_ledger *l)
+{
+    if (l == NULL)
+        return NULL;
+    return in_read_tx(l, models_tx, json_object(), NULL);
 }

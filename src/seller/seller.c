@@ -624,6 +624,7 @@ static os_err start_announcer(sl_seller *s)
         return OS_OK;
     }
     if (s->announcer == NULL) {
+        sl_announcer *a = NULL;
         sl_announcer_config ac = {
             .registries = (const char *const *)s->registries,
             .n_registries = s->n_registries,
@@ -634,9 +635,12 @@ static os_err start_announcer(sl_seller *s)
             .load_ud = s,
             .log = s->log,
         };
-        os_err rc = sl_announcer_new(&s->announcer, &ac);
+        os_err rc = sl_announcer_new(&a, &ac);
         if (rc != OS_OK)
             return rc;
+        pthread_mutex_lock(&s->info_mu); /* /healthz and the admin API's status read it */
+        s->announcer = a;
+        pthread_mutex_unlock(&s->info_mu);
     }
     return sl_announcer_start(s->announcer);
 }
@@ -647,6 +651,12 @@ os_err sl_seller_start(sl_seller *s)
 
     if (s->started)
         return OS_OK;
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s->started_at_s = (int64_t)ts.tv_sec;
+        s->started_mono_ms = sl_mono_ms();
+    }
     if ((rc = start_upstreams(s)) != OS_OK || (rc = start_chain(s)) != OS_OK ||
         (rc = sl_jobs_start(s)) != OS_OK || (rc = start_http(s)) != OS_OK)
         goto fail;
@@ -662,7 +672,10 @@ os_err sl_seller_start(sl_seller *s)
         l.port = os_http_server_port(s->http);
         memcpy(ep, "http://", 7);
         os_cfg_listen_format(ep + 7, &l);
-        if ((s->endpoint = strdup(ep)) == NULL) {
+        pthread_mutex_lock(&s->info_mu); /* the admin API's status reads it */
+        s->endpoint = strdup(ep);
+        pthread_mutex_unlock(&s->info_mu);
+        if (s->endpoint == NULL) {
             rc = OS_ERR_NOMEM;
             goto fail;
         }

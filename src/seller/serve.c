@@ -117,13 +117,17 @@ static void h_healthz(void *ctx, const os_http_request *req, os_http_response *r
     sl_seller *s = ctx;
     sl_chans_stats cs = {0};
     sl_announcer_stats as = {0};
+    sl_announcer *a;
     char addr[OS_ADDRESS_STR_LEN];
     (void)req;
 
     if (s->chans != NULL)
         sl_chans_get_stats(s->chans, &cs);
-    if (s->announcer != NULL)
-        sl_announcer_get_stats(s->announcer, &as);
+    pthread_mutex_lock(&s->info_mu); /* set at start-up while this listener may already run */
+    a = s->announcer;
+    pthread_mutex_unlock(&s->info_mu);
+    if (a != NULL)
+        sl_announcer_get_stats(a, &as);
     os_eip55_format(addr, s->node);
     json_t *v = json_pack("{s:s,s:s,s:{s:I,s:I},s:{s:I,s:I,s:I},s:{s:I,s:I}}", "status", "ok",
                           "node", addr, "registries", "configured", (json_int_t)s->n_registries,

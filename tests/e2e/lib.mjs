@@ -18,7 +18,7 @@ const toolsRequire = createRequire(path.join(TOOLS, "package.json"));
 
 // Imports the ESM build of a package installed in tools/node_modules, as `import x from "name"`
 // would if the package sat beside this file.
-async function importTool(name) {
+export async function importTool(name) {
     const dir = path.join(TOOLS, "node_modules", ...name.split("/"));
     const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
     let entry = pkg.exports?.["."] ?? pkg.exports ?? pkg.module ?? pkg.main;

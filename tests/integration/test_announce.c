@@ -87,21 +87,6 @@ static void treg_stop(treg *t)
     rc_rmtree(t->dir);
 }
 
-/* A loopback port nobody listens on (bound, read, closed). */
-static uint16_t free_port(void)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_true(fd >= 0);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 /* A socket that accepts connections into its backlog and never answers: a hung registry. */
 static int silent_listener(uint16_t *port)
 {
@@ -549,7 +534,7 @@ static void test_registry_down_at_start(void **state)
     sl_announcer_stats st;
     json_t *p;
     char base[64];
-    uint16_t port = free_port();
+    uint16_t port = tu_free_port();
     (void)state;
 
     snprintf(base, sizeof(base), "http://127.0.0.1:%u/", (unsigned)port); /* trailing '/' is fine */
@@ -684,7 +669,7 @@ static void test_stop_prompt(void **state)
     (void)state;
 
     seller_init(&s, ENDPOINT_A);
-    snprintf(base, sizeof(base), "http://127.0.0.1:%u", (unsigned)free_port());
+    snprintf(base, sizeof(base), "http://127.0.0.1:%u", (unsigned)tu_free_port());
     const char *urls[] = {base};
     a = announcer_new(&s, urls, 1, 30000, 30000, 20000);
     assert_int_equal(sl_announcer_start(a), OS_OK);

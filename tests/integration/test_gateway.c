@@ -10,6 +10,8 @@
  *   - routing: price caps from X-OpenSeed-Max-Price, pinning (and an unknown pin), failover when
  *     a seller is stopped, the registry stopped with a warm cache;
  *   - payment: channels opened on chain on first use, the ledger and spend views, a budget cap;
+ *   - the management API the dashboard polls: ledger pages and filters, the spend series, the
+ *     peers' offerings and prices, and the 400s for malformed arguments;
  *   - a client that leaves mid-stream cancels the upstream;
  *   - malformed client requests in each API's error shape, the Host guard;
  *   - the wallet address never appears in the bytes sent to a seller or a registry (recorded by
@@ -24,6 +26,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -42,6 +45,13 @@
 
 #define CHAIN 31337
 #define WHY 512
+
+/* What the two sellers sell (prices in USDC per million tokens). */
+#define A_OFFERING                                                                                 \
+    "echo model=echo-1 apis=openai.chat,openai.embeddings,anthropic.messages "                     \
+    "input=0.5 output=1.5 max_output=1024"
+#define B_OFFERING                                                                                 \
+    "echo model=echo-1 apis=openai.chat,openai.embeddings input=0.4 output=1.2 max_output=1024"
 
 static struct {
     devchain d;
@@ -309,14 +319,8 @@ static int setup(void **state)
     if (wp_start(&fx.a_proxy, a_port) != 0 || wp_start(&fx.reg_proxy, rg_registry_port(fx.rg)) != 0)
         return -1;
     snprintf(a_endpoint, sizeof(a_endpoint), "http://127.0.0.1:%u", (unsigned)fx.a_proxy.port);
-    if (start_seller(&fx.a, fx.a_addr, 2, "a",
-                     "echo model=echo-1 apis=openai.chat,openai.embeddings,anthropic.messages "
-                     "input=0.5 output=1.5 max_output=1024",
-                     a_listen, a_endpoint) != 0 ||
-        start_seller(&fx.b, fx.b_addr, 3, "b",
-                     "echo model=echo-1 apis=openai.chat,openai.embeddings input=0.4 output=1.2 "
-                     "max_output=1024",
-                     "127.0.0.1:0", NULL) != 0)
+    if (start_seller(&fx.a, fx.a_addr, 2, "a", A_OFFERING, a_listen, a_endpoint) != 0 ||
+        start_seller(&fx.b, fx.b_addr, 3, "b", B_OFFERING, "127.0.0.1:0", NULL) != 0)
         return -1;
     os_eip55_format(fx.a_hex, fx.a_addr);
     os_eip55_format(fx.b_hex, fx.b_addr);
@@ -612,6 +616,444 @@ static void test_ledger_and_channels(void **state)
     assert_int_equal(R.status, 200);
 }
 
+/* ---- the management API (docs/buyer-api.md) ---- */
+
+/* GET path; asserts the status and returns the parsed body (the caller's). */
+static json_t *get_json(const char *path, long status)
+{
+    call_ex(&R, "GET", path, NULL, NULL, NULL, NULL);
+    if (R.status != status)
+        fail_msg("GET %s: %ld, not %ld: %.300s", path, R.status, status, R.body);
+    json_t *j = body_json(&R);
+    if (j == NULL)
+        fail_msg("GET %s: not JSON (%zu bytes)", path, R.len);
+    return j;
+}
+
+/* GET path must be a 400 whose error code is `code`. */
+static void expect_400(const char *path, const char *code)
+{
+    json_t *j = get_json(path, 400);
+    const char *got = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+    if (got == NULL || strcmp(got, code) != 0)
+        fail_msg("GET %s: code %s, not %s", path, got != NULL ? got : "(none)", code);
+    json_decref(j);
+}
+
+static uint64_t money(const json_t *v)
+{
+    uint64_t x = 0;
+    assert_int_equal(os_money_parse_json(&x, v), OS_OK);
+    return x;
+}
+
+static json_int_t jint(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        fail_msg("%s is not a JSON integer", key);
+    return json_integer_value(v);
+}
+
+/* The whole ledger in one page (the fixture makes far fewer than 1000 requests). */
+static json_t *ledger_all(void)
+{
+    json_t *j = get_json("/openseed/v1/ledger?limit=1000", 200);
+    json_t *rq = json_object_get(j, "requests");
+    assert_true(jint(j, "total") == (json_int_t)json_array_size(rq));
+    assert_true(json_array_size(rq) < 1000);
+    return j;
+}
+
+static bool row_matches(const json_t *row, const char *seller, const char *service,
+                        const char *outcome, const char *api)
+{
+    return (seller == NULL ||
+            strcasecmp(json_string_value(json_object_get(row, "seller")), seller) == 0) &&
+           (service == NULL ||
+            strcmp(json_string_value(json_object_get(row, "service")), service) == 0) &&
+           (outcome == NULL ||
+            strcmp(json_string_value(json_object_get(row, "outcome")), outcome) == 0) &&
+           (api == NULL || strcmp(json_string_value(json_object_get(row, "api")), api) == 0);
+}
+
+/* limit/offset pages walk every request exactly once, newest first, each with the same total;
+ * rows carry finished_at; the vouchers stay the newest `limit`, unfiltered. */
+static void test_ledger_paging(void **state)
+{
+    json_t *all = ledger_all(), *rows = json_object_get(all, "requests"), *j, *row;
+    size_t n = json_array_size(rows), seen = 0, i;
+    char path[160];
+    (void)state;
+
+    assert_true(n >= 20); /* earlier tests made many requests: several pages */
+    assert_int_equal(jint(all, "limit"), 1000);
+    assert_int_equal(jint(all, "offset"), 0);
+    json_array_foreach(rows, i, row)
+    {
+        const json_t *fin = json_object_get(row, "finished_at");
+        if (i > 0)
+            assert_true(jint(row, "id") < jint(json_array_get(rows, i - 1), "id"));
+        if (strcmp(json_string_value(json_object_get(row, "outcome")), "in_flight") == 0) {
+            assert_true(json_is_null(fin));
+        } else {
+            assert_true(json_is_integer(fin));
+            assert_true(json_integer_value(fin) >= jint(row, "at"));
+        }
+    }
+    /* the default page is 100 */
+    j = get_json("/openseed/v1/ledger", 200);
+    assert_int_equal(jint(j, "limit"), 100);
+    assert_int_equal(jint(j, "offset"), 0);
+    assert_int_equal(jint(j, "total"), (json_int_t)n);
+    assert_int_equal(json_array_size(json_object_get(j, "requests")), n < 100 ? n : 100);
+    json_decref(j);
+
+    for (size_t off = 0; off < n + 7; off += 7) {
+        snprintf(path, sizeof(path), "/openseed/v1/ledger?limit=7&offset=%zu", off);
+        j = get_json(path, 200);
+        json_t *page = json_object_get(j, "requests");
+        assert_int_equal(jint(j, "total"), (json_int_t)n);
+        assert_int_equal(jint(j, "limit"), 7);
+        assert_int_equal(jint(j, "offset"), (json_int_t)off);
+        assert_int_equal(json_array_size(page), off >= n ? 0 : n - off < 7 ? n - off : 7);
+        assert_true(json_array_size(json_object_get(j, "vouchers")) == 7);
+        json_array_foreach(page, i, row)
+        {
+            /* the same row as in the one big page, at the same place */
+            assert_true(json_equal(row, json_array_get(rows, off + i)));
+            seen++;
+        }
+        json_decref(j);
+    }
+    assert_int_equal(seen, n);
+    /* an offset past the end: an empty page, the same total */
+    j = get_json("/openseed/v1/ledger?offset=1000000000", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "requests")), 0);
+    assert_int_equal(jint(j, "total"), (json_int_t)n);
+    json_decref(j);
+    json_decref(all);
+}
+
+/* Each filter (and two together) gives exactly the rows of the full ledger that match it. */
+static void test_ledger_filters(void **state)
+{
+    json_t *all = ledger_all(), *rows = json_object_get(all, "requests");
+    char lower[OS_ADDRESS_STR_LEN], upper[OS_ADDRESS_STR_LEN];
+    /* query: the fixed part of the query string; seller: appended as seller=…, and matched */
+    struct {
+        const char *query;
+        const char *seller, *service, *outcome, *api;
+        bool proper; /* a strict, non-empty subset of the ledger */
+    } cases[] = {
+        {"", fx.a_hex, NULL, NULL, NULL, true},
+        {"", fx.b_hex, NULL, NULL, NULL, true},
+        {"", lower, NULL, NULL, NULL, true},
+        {"", upper, NULL, NULL, NULL, true},
+        {"service=echo", NULL, "echo", NULL, NULL, false},
+        {"service=nothing-sold", NULL, "nothing-sold", NULL, NULL, false},
+        {"outcome=ok", NULL, NULL, "ok", NULL, false},
+        {"api=anthropic.messages", NULL, NULL, NULL, "anthropic.messages", true},
+        {"api=openai.embeddings", NULL, NULL, NULL, "openai.embeddings", true},
+        {"api=openai.chat", fx.a_hex, NULL, NULL, "openai.chat", true},
+        {"service=&seller=", NULL, NULL, NULL, NULL, false}, /* empty: no filter */
+    };
+    char q[256], path[320];
+    size_t i;
+    json_t *row;
+    (void)state;
+
+    /* the same address all lower case and all upper case (no checksum to check) */
+    snprintf(lower, sizeof(lower), "%s", fx.a_hex);
+    snprintf(upper, sizeof(upper), "%s", fx.a_hex);
+    for (size_t k = 2; lower[k] != '\0'; k++) {
+        lower[k] = (char)(lower[k] >= 'A' && lower[k] <= 'F' ? lower[k] + 32 : lower[k]);
+        upper[k] = (char)(upper[k] >= 'a' && upper[k] <= 'f' ? upper[k] - 32 : upper[k]);
+    }
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        size_t want = 0, got_i = 0;
+        snprintf(q, sizeof(q), "%s%s%s", cases[c].query, cases[c].seller != NULL ? "&seller=" : "",
+                 cases[c].seller != NULL ? cases[c].seller : "");
+        snprintf(path, sizeof(path), "/openseed/v1/ledger?limit=1000&%s", q);
+        json_t *j = get_json(path, 200), *page = json_object_get(j, "requests");
+        json_array_foreach(rows, i, row)
+        {
+            if (!row_matches(row, cases[c].seller, cases[c].service, cases[c].outcome,
+                             cases[c].api))
+                continue;
+            want++;
+            /* in order: the next row of the filtered page is this one */
+            if (!json_equal(json_array_get(page, got_i++), row))
+                fail_msg("%s: row %zu differs from the ledger's", q, got_i - 1);
+        }
+        if (jint(j, "total") != (json_int_t)want || json_array_size(page) != want)
+            fail_msg("%s: total %lld, %zu rows; want %zu", q, (long long)jint(j, "total"),
+                     json_array_size(page), want);
+        if (cases[c].proper && (want == 0 || want >= json_array_size(rows)))
+            fail_msg("%s: %zu of %zu rows: the filter is not tested", q, want,
+                     json_array_size(rows));
+        json_decref(j);
+    }
+    /* a filtered page with paging: the second row of seller A's requests */
+    snprintf(path, sizeof(path), "/openseed/v1/ledger?seller=%s&limit=1&offset=1", fx.a_hex);
+    json_t *j = get_json(path, 200);
+    size_t k = 0;
+    json_array_foreach(rows, i, row)
+    {
+        if (row_matches(row, fx.a_hex, NULL, NULL, NULL) && k++ == 1) {
+            assert_true(json_equal(json_array_get(json_object_get(j, "requests"), 0), row));
+            break;
+        }
+    }
+    assert_int_equal(k, 2);
+    assert_int_equal(json_array_size(json_object_get(j, "requests")), 1);
+    json_decref(j);
+    json_decref(all);
+}
+
+static void test_management_bad_args(void **state)
+{
+    char path[320], bad[OS_ADDRESS_STR_LEN], long_s[200];
+    (void)state;
+
+    expect_400("/openseed/v1/ledger?limit=0", "invalid_limit");
+    expect_400("/openseed/v1/ledger?limit=1001", "invalid_limit");
+    expect_400("/openseed/v1/ledger?limit=", "invalid_limit");
+    expect_400("/openseed/v1/ledger?limit=ten", "invalid_limit");
+    expect_400("/openseed/v1/ledger?limit=-5", "invalid_limit");
+    expect_400("/openseed/v1/ledger?limit=1e2", "invalid_limit");
+    expect_400("/openseed/v1/ledger?limit=%2B5", "invalid_limit"); /* "+5" */
+    expect_400("/openseed/v1/ledger?limit=99999999999999999999999", "invalid_limit");
+    expect_400("/openseed/v1/ledger?offset=-1", "invalid_offset");
+    expect_400("/openseed/v1/ledger?offset=1000000001", "invalid_offset");
+    expect_400("/openseed/v1/ledger?offset=0x10", "invalid_offset");
+    expect_400("/openseed/v1/ledger?seller=0x12", "invalid_seller");
+    expect_400("/openseed/v1/ledger?seller=alice", "invalid_seller");
+    /* mixed case with one letter's case flipped: a wrong EIP-55 checksum */
+    snprintf(bad, sizeof(bad), "%s", fx.a_hex);
+    for (size_t k = 2; bad[k] != '\0'; k++)
+        if ((bad[k] >= 'a' && bad[k] <= 'f') || (bad[k] >= 'A' && bad[k] <= 'F')) {
+            bad[k] ^= 0x20;
+            break;
+        }
+    snprintf(path, sizeof(path), "/openseed/v1/ledger?seller=%s", bad);
+    expect_400(path, "invalid_seller");
+    memset(long_s, 's', 129);
+    long_s[129] = '\0';
+    snprintf(path, sizeof(path), "/openseed/v1/ledger?service=%s", long_s);
+    expect_400(path, "invalid_filter");
+    snprintf(path, sizeof(path), "/openseed/v1/ledger?outcome=%s", long_s);
+    expect_400(path, "invalid_filter");
+    snprintf(path, sizeof(path), "/openseed/v1/ledger?api=%s", long_s);
+    expect_400(path, "invalid_filter");
+    /* the bounds themselves are fine */
+    long_s[128] = '\0';
+    snprintf(path, sizeof(path), "/openseed/v1/ledger?limit=1&offset=1000000000&api=%s", long_s);
+    json_decref(get_json(path, 200));
+    json_decref(get_json("/openseed/v1/ledger?limit=1000&offset=0", 200));
+
+    expect_400("/openseed/v1/spend/series?step=0", "invalid_step");
+    expect_400("/openseed/v1/spend/series?step=2592001", "invalid_step");
+    expect_400("/openseed/v1/spend/series?step=1m", "invalid_step");
+    expect_400("/openseed/v1/spend/series?step=", "invalid_step");
+    expect_400("/openseed/v1/spend/series?points=0", "invalid_points");
+    expect_400("/openseed/v1/spend/series?points=1001", "invalid_points");
+    expect_400("/openseed/v1/spend/series?points=-1", "invalid_points");
+    json_decref(get_json("/openseed/v1/spend/series?step=2592000&points=1000", 200));
+    json_decref(get_json("/openseed/v1/spend/series?step=1&points=1", 200));
+
+    /* the management API keeps its guards */
+    call_ex(&R, "GET", "/openseed/v1/spend/series", NULL, NULL, NULL, "evil.example");
+    assert_int_equal(R.status, 403);
+    call_ex(&R, "GET", "/openseed/v1/ledger?limit=5", NULL, "Origin", "https://evil.example", NULL);
+    assert_int_equal(R.status, 403);
+}
+
+/* Checks the shape and alignment of one series answer asked at a time in [t0, t1]. */
+static void series_shape(const json_t *j, uint64_t step, size_t points, time_t t0, time_t t1)
+{
+    const json_t *pts = json_object_get(j, "points");
+    json_int_t from = jint(j, "from"), to = jint(j, "to");
+
+    assert_int_equal(jint(j, "step"), (json_int_t)step);
+    assert_int_equal(json_array_size(pts), points);
+    assert_true(from % (json_int_t)step == 0);
+    assert_true(to == from + (json_int_t)(points * step));
+    /* the last bucket holds now */
+    assert_true(to - (json_int_t)step <= (json_int_t)t1);
+    assert_true(to > (json_int_t)t0);
+    for (size_t i = 0; i < points; i++) {
+        const json_t *p = json_array_get(pts, i);
+        assert_int_equal(jint(p, "t"), from + (json_int_t)(i * step));
+        (void)money(json_object_get(p, "spent"));
+        assert_true(jint(p, "requests") >= 0);
+        assert_true(jint(p, "input_tokens") >= 0);
+        assert_true(jint(p, "output_tokens") >= 0);
+    }
+}
+
+/* The spend series: aligned buckets, all present, and each bucket holds exactly the finished
+ * requests of the ledger that ended in it; per_service carries the same tokens. */
+static void test_spend_series(void **state)
+{
+    json_t *all = ledger_all(), *rows = json_object_get(all, "requests"), *j, *row;
+    uint64_t steps[] = {7, 60, 3600};
+    size_t i;
+    (void)state;
+
+    /* defaults: 60 points of 60 s */
+    time_t t0 = time(NULL);
+    j = get_json("/openseed/v1/spend/series", 200);
+    series_shape(j, 60, 60, t0, time(NULL));
+    json_decref(j);
+
+    for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+        uint64_t step = steps[s], total_spent = 0, total_n = 0, want_spent = 0;
+        size_t points = 1000;
+        char path[128];
+        snprintf(path, sizeof(path), "/openseed/v1/spend/series?step=%llu&points=%zu",
+                 (unsigned long long)step, points);
+        t0 = time(NULL);
+        j = get_json(path, 200);
+        series_shape(j, step, points, t0, time(NULL));
+        json_int_t from = jint(j, "from"), to = jint(j, "to");
+        json_t *pts = json_object_get(j, "points");
+        uint64_t *sp = calloc(points, sizeof(*sp)), *n = calloc(points, sizeof(*n));
+        uint64_t *in = calloc(points, sizeof(*in)), *out = calloc(points, sizeof(*out));
+        size_t zero = 0;
+        assert_true(sp != NULL && n != NULL && in != NULL && out != NULL);
+        json_array_foreach(rows, i, row)
+        {
+            const json_t *fin = json_object_get(row, "finished_at");
+            json_int_t t = json_is_integer(fin) ? json_integer_value(fin) : jint(row, "at");
+            if (strcmp(json_string_value(json_object_get(row, "outcome")), "in_flight") == 0 ||
+                t < from || t >= to)
+                continue;
+            size_t b = (size_t)((t - from) / (json_int_t)step);
+            sp[b] += money(json_object_get(row, "cost"));
+            n[b]++;
+            in[b] += (uint64_t)jint(row, "input_tokens");
+            out[b] += (uint64_t)jint(row, "output_tokens");
+            want_spent += money(json_object_get(row, "cost"));
+        }
+        for (size_t k = 0; k < points; k++) {
+            const json_t *p = json_array_get(pts, k);
+            if (money(json_object_get(p, "spent")) != sp[k] ||
+                (uint64_t)jint(p, "requests") != n[k] ||
+                (uint64_t)jint(p, "input_tokens") != in[k] ||
+                (uint64_t)jint(p, "output_tokens") != out[k])
+                fail_msg("step %llu, bucket %zu (t=%lld): not the ledger's sums",
+                         (unsigned long long)step, k, (long long)jint(p, "t"));
+            total_spent += sp[k];
+            total_n += n[k];
+            zero += n[k] == 0;
+        }
+        /* everything the tests bought so far is in range, and cost something */
+        assert_true(want_spent > 0);
+        assert_true(total_spent == want_spent);
+        assert_true(total_n == json_array_size(rows));
+        assert_true(zero > 0); /* zero-filled buckets are there too */
+        free(sp);
+        free(n);
+        free(in);
+        free(out);
+        json_decref(j);
+    }
+
+    /* per_service: the tokens of the finished requests of each service */
+    j = get_json("/openseed/v1/spend", 200);
+    json_t *svc;
+    bool echo = false;
+    json_array_foreach(json_object_get(j, "per_service"), i, svc)
+    {
+        const char *name = json_string_value(json_object_get(svc, "service"));
+        uint64_t win = 0, wout = 0, wn = 0, wspent = 0;
+        size_t k;
+        json_array_foreach(rows, k, row)
+        {
+            if (strcmp(json_string_value(json_object_get(row, "service")), name) != 0 ||
+                strcmp(json_string_value(json_object_get(row, "outcome")), "in_flight") == 0)
+                continue;
+            win += (uint64_t)jint(row, "input_tokens");
+            wout += (uint64_t)jint(row, "output_tokens");
+            wspent += money(json_object_get(row, "cost"));
+            wn++;
+        }
+        assert_true((uint64_t)jint(svc, "input_tokens") == win);
+        assert_true((uint64_t)jint(svc, "output_tokens") == wout);
+        assert_true((uint64_t)jint(svc, "requests") == wn);
+        assert_true(money(json_object_get(svc, "spent")) == wspent);
+        if (strcmp(name, "echo") == 0)
+            echo = win > 0 && wout > 0;
+    }
+    assert_true(echo);
+    json_decref(j);
+    json_decref(all);
+}
+
+/* /openseed/v1/peers: each seller's offerings with the prices it was configured with, and the
+ * success rate from the observed counts. */
+static void test_peers_offerings(void **state)
+{
+    struct {
+        const char *hex, *spec, *input, *output;
+        size_t n_apis;
+    } want[] = {
+        /* A_OFFERING / B_OFFERING: USDC per million tokens, in micro-USDC */
+        {fx.a_hex, A_OFFERING, "500000", "1500000", 3},
+        {fx.b_hex, B_OFFERING, "400000", "1200000", 2},
+    };
+    json_t *j = get_json("/openseed/v1/peers", 200), *peer;
+    size_t i, found = 0;
+    char why[WHY];
+    (void)state;
+
+    json_array_foreach(json_object_get(j, "peers"), i, peer)
+    {
+        const json_t *obs = json_object_get(peer, "observed"), *rate;
+        json_int_t ok = jint(obs, "successes"), fail = jint(obs, "failures");
+
+        rate = json_object_get(peer, "success_rate");
+        if (ok + fail == 0) {
+            assert_true(json_is_null(rate));
+        } else {
+            assert_true(json_is_real(rate));
+            double r = (double)ok / (double)(ok + fail);
+            assert_true(json_real_value(rate) > r - 1e-9 && json_real_value(rate) < r + 1e-9);
+        }
+        for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
+            os_offering off;
+            if (strcmp(json_string_value(json_object_get(peer, "node")), want[w].hex) != 0)
+                continue;
+            found++;
+            assert_int_equal(sl_offering_parse(&off, want[w].spec, why, sizeof(why)), OS_OK);
+            json_t *offs = json_object_get(peer, "offerings"), *o = json_array_get(offs, 0);
+            assert_int_equal(json_array_size(offs), 1);
+            assert_string_equal(json_string_value(json_object_get(o, "model")), "echo-1");
+            assert_int_equal(json_array_size(json_object_get(o, "services")), 1);
+            assert_string_equal(
+                json_string_value(json_array_get(json_object_get(o, "services"), 0)), "echo");
+            assert_int_equal(json_array_size(json_object_get(o, "apis")), want[w].n_apis);
+            assert_string_equal(json_string_value(json_array_get(json_object_get(o, "apis"), 0)),
+                                "openai.chat");
+            assert_string_equal(json_string_value(json_object_get(o, "input_price")),
+                                want[w].input);
+            assert_string_equal(json_string_value(json_object_get(o, "output_price")),
+                                want[w].output);
+            /* no cached= configured: the cached price is the input price */
+            assert_string_equal(json_string_value(json_object_get(o, "cached_price")),
+                                want[w].input);
+            assert_true(money(json_object_get(o, "input_price")) == off.pricing.input);
+            assert_true(money(json_object_get(o, "output_price")) == off.pricing.output);
+            assert_int_equal(jint(o, "max_output_tokens"), 1024);
+            /* both were used successfully by now */
+            assert_true(ok > 0);
+        }
+    }
+    assert_int_equal(found, 2);
+    json_decref(j);
+}
+
 static void test_client_leaves_mid_stream(void **state)
 {
     char body[4096];
@@ -796,9 +1238,26 @@ static void test_402_reconciliation(void **state)
     assert_int_equal(sqlite3_exec(db, "UPDATE channels SET consumed = 0", NULL, NULL, NULL),
                      SQLITE_OK);
     assert_true(sqlite3_changes(db) >= 1);
+    /* and a buyer.db of schema version 1 (before the spend series' index): reopening migrates */
+    assert_int_equal(sqlite3_exec(db, "DROP INDEX requests_by_end; PRAGMA user_version = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(start_buyer(&fx.buyer, fx.buyer_dir, 0, NULL), 0);
     snprintf(fx.base, sizeof(fx.base), "http://127.0.0.1:%u", (unsigned)by_buyer_port(fx.buyer));
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT (SELECT user_version FROM pragma_user_version),"
+                                        " (SELECT count(*) FROM sqlite_master"
+                                        "  WHERE type = 'index' AND name = 'requests_by_end')",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 2);
+    assert_int_equal(sqlite3_column_int(st, 1), 1);
+    sqlite3_finalize(st);
+    st = NULL;
+    sqlite3_close(db);
 
     post(&R, "/v1/chat/completions",
          "{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"reconcile\"}]}",
@@ -985,6 +1444,11 @@ int main(void)
         cmocka_unit_test(test_pin_and_price_caps),
         cmocka_unit_test(test_client_errors),
         cmocka_unit_test(test_ledger_and_channels),
+        cmocka_unit_test(test_ledger_paging),
+        cmocka_unit_test(test_ledger_filters),
+        cmocka_unit_test(test_management_bad_args),
+        cmocka_unit_test(test_spend_series),
+        cmocka_unit_test(test_peers_offerings),
         cmocka_unit_test(test_client_leaves_mid_stream),
         cmocka_unit_test(test_wallet_never_on_the_wire),
         cmocka_unit_test(test_mid_stream_failure),

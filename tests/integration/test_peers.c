@@ -894,7 +894,7 @@ static void test_json_view(void **state)
     size_t n;
     static const char *const keys[] = {"node",        "endpoint",  "services", "registry_score",
                                        "reputation",  "last_seen", "score",    "observed",
-                                       "cooldown_ms", "load",      NULL};
+                                       "cooldown_ms", "load",      "success_rate", "offerings", NULL};
     static const char *const okeys[] = {"successes",   "failures",     "consecutive_failures",
                                         "avg_ttft_ms", "tokens_per_s", NULL};
 
@@ -935,7 +935,7 @@ static void test_json_view(void **state)
         for (size_t k = 0; keys[k] != NULL; k++)
             if (json_object_get(x, keys[k]) == NULL)
                 fail_msg("peer lacks %s", keys[k]);
-        assert_int_equal(json_object_size(x), 10);
+        assert_int_equal(json_object_size(x), 12);
         for (size_t k = 0; okeys[k] != NULL; k++)
             assert_non_null(json_object_get(json_object_get(x, "observed"), okeys[k]));
     }

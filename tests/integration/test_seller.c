@@ -15,7 +15,13 @@
  *     seller's timeout) and a buyer that leaves mid-stream (the upstream is cancelled, the tokens
  *     produced are charged);
  *   - settlement from the admin API: the seller's USDC balance rises by exactly what was claimed,
- *     which is the consumed total plus at most the last voucher's slack.
+ *     which is the consumed total plus at most the last voucher's slack;
+ *   - the dashboard's views: the revenue series (alignment, zero-filled buckets, every bucket equal
+ *     to what /admin/v1/requests says finished in it), per-service totals and latency percentiles
+ *     recomputed from the requests, both also over a ledger filled by hand (the newest-1000
+ *     window, null percentiles, the schema migration that adds their indexes), and the status:
+ *     registered at the fixture's registry, failing with a reason at a closed port whose URL's
+ *     user info never shows, empty without a registry; every new route refused without the token.
  */
 #define _GNU_SOURCE 1 /* nftw, for registry_client.h */
 #include "testutil.h"
@@ -23,11 +29,18 @@
 #include "registry_client.h"
 #include "test_buyer.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
+#include <time.h>
 
+#include "openseed/http.h"
 #include "openseed/init.h"
 #include "openseed/keyfile.h"
 
+#include "announce.h"
+#include "ledger.h"
 #include "registry.h"
 #include "seller.h"
 
@@ -933,6 +946,807 @@ static void test_health_metrics_admin_auth(void **state)
     json_decref(h);
 }
 
+/* ---- the dashboard's views ---- */
+
+/* GET base+path with token (NULL: no Authorization header); the parsed JSON (caller's) or NULL. */
+static json_t *admin_get_at(const char *base, const char *token, const char *path, long *status)
+{
+    char url[256], auth[160];
+    os_http_header h = {"Authorization", auth};
+    json_t *out = NULL;
+    os_http_client_error herr;
+
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    snprintf(auth, sizeof(auth), "Bearer %s", token != NULL ? token : "");
+    *status = 0;
+    if (os_http_client_json(fx.b.http, status, &out, &herr, "GET", url, NULL, &h,
+                            token != NULL ? 1 : 0) != OS_OK)
+        fail_msg("GET %s: %s", url, herr.message);
+    return out;
+}
+
+static uint64_t money_of(const json_t *v)
+{
+    uint64_t m = 0;
+    if (os_money_parse_json(&m, v) != OS_OK)
+        fail_msg("not a money string");
+    return m;
+}
+
+static uint64_t count_of(const json_t *v)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        fail_msg("not a count");
+    return (uint64_t)json_integer_value(v);
+}
+
+/* Every request the seller booked (fewer than the view's 1000 in this test), newest first. */
+static json_t *all_requests(void)
+{
+    long st = 0;
+    json_t *j = admin("GET", "/admin/v1/requests?limit=1000", NULL, &st);
+    assert_int_equal(st, 200);
+    assert_true(json_array_size(json_object_get(j, "requests")) < 1000);
+    return j;
+}
+
+/* A few paid calls, so that the views have something recent. */
+static void paid_calls(int n)
+{
+    static tb_out out;
+    json_t *body = chat("dashboard numbers", false);
+    for (int i = 0; i < n; i++) {
+        tb_call(&fx.b, &out, "openai.chat", "echo", body);
+        if (out.rc != OS_OK || out.res.final.status != 200)
+            fail_msg("call %d: rc %d, HTTP %ld", i, out.rc, out.res.http_status);
+        os_infer_result_free(&out.res);
+    }
+    json_decref(body);
+}
+
+typedef struct tot {
+    uint64_t revenue, requests, input, cached, output, errors;
+} tot;
+
+/*
+ * GET /admin/v1/revenue/series?step=&points= and checks its shape (aligned, contiguous buckets,
+ * the last one holding now) and that each bucket holds exactly the finished requests of
+ * /admin/v1/requests whose finished_at falls in it. *sum gets the totals over the buckets, *zero
+ * how many buckets are empty.
+ */
+static void check_series(uint64_t step, unsigned points, tot *sum, unsigned *zero)
+{
+    char path[96];
+    long st = 0;
+    json_t *reqs = all_requests(), *j, *arr, *r;
+    int64_t before, after, from, to;
+    tot *want = calloc(points, sizeof(*want));
+    size_t i;
+
+    assert_non_null(want);
+    memset(sum, 0, sizeof(*sum));
+    *zero = 0;
+    snprintf(path, sizeof(path), "/admin/v1/revenue/series?step=%llu&points=%u",
+             (unsigned long long)step, points);
+    before = (int64_t)time(NULL);
+    j = admin("GET", path, NULL, &st);
+    after = (int64_t)time(NULL);
+    assert_int_equal(st, 200);
+    assert_true(count_of(json_object_get(j, "step")) == step);
+    arr = json_object_get(j, "points");
+    assert_int_equal(json_array_size(arr), points);
+    assert_true(json_is_integer(json_object_get(j, "from")));
+    from = json_integer_value(json_object_get(j, "from"));
+    to = json_integer_value(json_object_get(j, "to"));
+    assert_true(to == from + (int64_t)points * (int64_t)step);
+    assert_true(from % (int64_t)step == 0);
+    /* the last bucket holds now: it starts at or before the call's end, ends after its start */
+    assert_true(to - (int64_t)step <= after);
+    assert_true(to > before);
+
+    json_array_foreach(json_object_get(reqs, "requests"), i, r)
+    {
+        const json_t *fa = json_object_get(r, "finished_at");
+        int64_t f;
+        if (json_is_null(fa))
+            continue;
+        f = json_integer_value(fa);
+        if (f < from || f >= to)
+            continue;
+        tot *w = &want[(f - from) / (int64_t)step];
+        w->revenue += money_of(json_object_get(r, "cost"));
+        w->requests++;
+        w->input += count_of(json_object_get(r, "input_tokens"));
+        w->output += count_of(json_object_get(r, "output_tokens"));
+    }
+    json_array_foreach(arr, i, r)
+    {
+        tot got = {0};
+        assert_int_equal(json_object_size(r), 5);
+        assert_true(json_integer_value(json_object_get(r, "t")) ==
+                    from + (int64_t)i * (int64_t)step);
+        got.revenue = money_of(json_object_get(r, "revenue"));
+        got.requests = count_of(json_object_get(r, "requests"));
+        got.input = count_of(json_object_get(r, "input_tokens"));
+        got.output = count_of(json_object_get(r, "output_tokens"));
+        if (got.revenue != want[i].revenue || got.requests != want[i].requests ||
+            got.input != want[i].input || got.output != want[i].output)
+            fail_msg("step %llu bucket %zu: got %llu requests, want %llu", (unsigned long long)step,
+                     i, (unsigned long long)got.requests, (unsigned long long)want[i].requests);
+        if (got.requests == 0) {
+            assert_string_equal(json_string_value(json_object_get(r, "revenue")), "0");
+            (*zero)++;
+        }
+        sum->revenue += got.revenue;
+        sum->requests += got.requests;
+        sum->input += got.input;
+        sum->output += got.output;
+    }
+    free(want);
+    json_decref(j);
+    json_decref(reqs);
+}
+
+/* Totals over every finished request of /admin/v1/requests of one service. */
+static tot request_totals(const json_t *reqs, const char *service)
+{
+    tot t = {0};
+    const json_t *r;
+    size_t i;
+
+    json_array_foreach(json_object_get(reqs, "requests"), i, r)
+    {
+        if (strcmp(json_string_value(json_object_get(r, "status")), "finished") != 0 ||
+            (service != NULL &&
+             strcmp(json_string_value(json_object_get(r, "service")), service) != 0))
+            continue;
+        t.requests++;
+        if (strcmp(json_string_value(json_object_get(r, "outcome")), "ok") != 0)
+            t.errors++;
+        t.revenue += money_of(json_object_get(r, "cost"));
+        t.input += count_of(json_object_get(r, "input_tokens"));
+        t.cached += count_of(json_object_get(r, "cached_tokens"));
+        t.output += count_of(json_object_get(r, "output_tokens"));
+    }
+    return t;
+}
+
+static void test_admin_series(void **state)
+{
+    static const char *const bad[][2] = {
+        {"step=0", "invalid_step"},
+        {"step=2592001", "invalid_step"},
+        {"step=-1", "invalid_step"},
+        {"step=+5", "invalid_step"},
+        {"step=%205", "invalid_step"},
+        {"step=1e3", "invalid_step"},
+        {"step=60x", "invalid_step"},
+        {"step=", "invalid_step"},
+        {"step=99999999999999999999999", "invalid_step"},
+        {"points=0", "invalid_points"},
+        {"points=1001", "invalid_points"},
+        {"points=0x10", "invalid_points"},
+        {"step=60&points=-5", "invalid_points"},
+    };
+    tot all, recent, total;
+    unsigned zero;
+    long st = 0;
+    json_t *j, *reqs;
+    char path[128];
+    (void)state;
+
+    paid_calls(3);
+    reqs = all_requests();
+    total = request_totals(reqs, NULL);
+    json_decref(reqs);
+    assert_true(total.requests >= 3 && total.revenue > 0);
+
+    /* the defaults: 60 buckets of a minute; everything in this test finished within the hour */
+    j = admin("GET", "/admin/v1/revenue/series", NULL, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "step")), 60);
+    assert_int_equal(json_array_size(json_object_get(j, "points")), 60);
+    json_decref(j);
+    check_series(60, 60, &recent, &zero);
+    assert_true(recent.requests >= 3);
+    /* 30-day buckets reach back past 1970: every finished request, so the sum of the buckets is
+     * the sum of the requests' costs */
+    check_series(2592000, 1000, &all, &zero);
+    assert_true(all.revenue == total.revenue);
+    assert_true(all.requests == total.requests);
+    assert_true(all.input == total.input && all.output == total.output);
+    /* an odd step: still aligned on multiples of 7 s (checked inside) */
+    check_series(7, 1000, &recent, &zero);
+    /* one-second buckets: the seconds without a request are there, zero */
+    check_series(1, 1000, &recent, &zero);
+    assert_true(zero > 0 && zero < 1000);
+    check_series(1, 1, &recent, &zero);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(path, sizeof(path), "/admin/v1/revenue/series?%s", bad[i][0]);
+        j = admin("GET", path, NULL, &st);
+        if (st != 400)
+            fail_msg("%s: HTTP %ld, want 400", bad[i][0], st);
+        json_t *e = json_object_get(j, "error");
+        assert_string_equal(json_string_value(json_object_get(e, "code")), bad[i][1]);
+        assert_string_equal(json_string_value(json_object_get(e, "type")), "invalid_request_error");
+        json_decref(j);
+    }
+}
+
+/* Nearest-rank percentile p of the n sorted values. */
+static uint64_t nearest_rank(const uint64_t *v, size_t n, unsigned p)
+{
+    size_t rank = (p * n + 99) / 100;
+    return v[rank == 0 ? 0 : rank - 1];
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void test_admin_models(void **state)
+{
+    uint64_t lat[1000], ttft[1000];
+    size_t k = 0, i;
+    long st = 0;
+    json_t *reqs, *j, *m, *r;
+    tot want;
+    (void)state;
+
+    /* one upstream failure, so that errors are counted and kept out of the percentiles */
+    {
+        static tb_out out;
+        json_t *body = chat("a failing one", false);
+        sl_echo_set_fail(sl_seller_echo(fx.s), SL_ECHO_FAIL_500);
+        tb_call(&fx.b, &out, "openai.chat", "echo", body);
+        sl_echo_set_fail(sl_seller_echo(fx.s), SL_ECHO_FAIL_NONE);
+        assert_int_equal(out.res.final.status, 500);
+        os_infer_result_free(&out.res);
+        json_decref(body);
+    }
+    reqs = all_requests();
+    want = request_totals(reqs, "echo");
+    json_array_foreach(json_object_get(reqs, "requests"), i, r)
+    {
+        if (json_is_null(json_object_get(r, "finished_at")) ||
+            strcmp(json_string_value(json_object_get(r, "outcome")), "ok") != 0)
+            continue;
+        lat[k] = count_of(json_object_get(r, "latency_ms"));
+        ttft[k] = count_of(json_object_get(r, "ttft_ms"));
+        k++;
+    }
+    qsort(lat, k, sizeof(lat[0]), cmp_u64);
+    qsort(ttft, k, sizeof(ttft[0]), cmp_u64);
+    json_decref(reqs);
+    assert_true(want.errors >= 1 && k >= 3);
+
+    j = admin("GET", "/admin/v1/models", NULL, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_array_size(json_object_get(j, "models")), 1); /* one service: echo */
+    m = json_array_get(json_object_get(j, "models"), 0);
+    assert_string_equal(json_string_value(json_object_get(m, "service")), "echo");
+    assert_true(count_of(json_object_get(m, "requests")) == want.requests);
+    assert_true(count_of(json_object_get(m, "errors")) == want.errors);
+    assert_true(count_of(json_object_get(m, "input_tokens")) == want.input);
+    assert_true(count_of(json_object_get(m, "cached_tokens")) == want.cached);
+    assert_true(count_of(json_object_get(m, "output_tokens")) == want.output);
+    assert_true(money_of(json_object_get(m, "revenue")) == want.revenue);
+    assert_true(count_of(json_object_get(m, "latency_window")) == k);
+    json_t *l = json_object_get(m, "latency_ms"), *t = json_object_get(m, "ttft_ms");
+    uint64_t p50 = count_of(json_object_get(l, "p50")), p95 = count_of(json_object_get(l, "p95"));
+    uint64_t max = count_of(json_object_get(l, "max"));
+    assert_true(p50 <= p95 && p95 <= max);
+    assert_true(p50 == nearest_rank(lat, k, 50));
+    assert_true(p95 == nearest_rank(lat, k, 95));
+    assert_true(max == lat[k - 1]);
+    assert_int_equal(json_object_size(t), 2);
+    assert_true(count_of(json_object_get(t, "p50")) == nearest_rank(ttft, k, 50));
+    assert_true(count_of(json_object_get(t, "p95")) == nearest_rank(ttft, k, 95));
+    /* the first byte comes no later than the last */
+    assert_true(count_of(json_object_get(t, "p50")) <= p50);
+    json_decref(j);
+}
+
+/* ---- the views over a ledger filled by hand ---- */
+
+typedef struct hand {
+    sl_ledger *l;
+    uint8_t ch[32];
+    uint64_t nonce;
+} hand;
+
+/* Books one request of service that ends with outcome, latency and cost. */
+static void hand_request(hand *h, const char *service, const char *outcome, uint64_t latency,
+                         uint64_t ttft, uint64_t cost, bool finish)
+{
+    os_voucher v;
+    sl_request_end e;
+    uint64_t id = 0;
+
+    memset(&v, 0, sizeof(v));
+    memcpy(v.channel_id, h->ch, 32);
+    v.nonce = ++h->nonce;
+    v.cumulative_amount = h->nonce * 1000;
+    v.metadata_hash[0] = (uint8_t)h->nonce;
+    assert_int_equal(sl_ledger_accept(h->l, &id, &v, "openai.chat", service, 1000), OS_OK);
+    if (!finish)
+        return;
+    memset(&e, 0, sizeof(e));
+    e.usage.input_tokens = 10;
+    e.usage.cached_tokens = 2;
+    e.usage.output_tokens = cost != 0 ? 5 : 0;
+    e.cost = cost;
+    e.latency_ms = latency;
+    e.ttft_ms = ttft;
+    e.upstream_status = strcmp(outcome, "ok") == 0 ? 200 : 500;
+    e.outcome = outcome;
+    assert_int_equal(sl_ledger_finish(h->l, NULL, id, &e), OS_OK);
+}
+
+static const json_t *model_of(const json_t *j, const char *service)
+{
+    const json_t *m;
+    size_t i;
+    json_array_foreach(json_object_get(j, "models"), i, m)
+    {
+        if (strcmp(json_string_value(json_object_get(m, "service")), service) == 0)
+            return m;
+    }
+    return NULL;
+}
+
+static void hand_open(hand *h, const char *path)
+{
+    char err[256];
+    if (sl_ledger_open(&h->l, path, err, sizeof(err)) != OS_OK)
+        fail_msg("sl_ledger_open: %s", err);
+}
+
+static int raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+static int raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_open(path, &db) == SQLITE_OK && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == 0 &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void test_ledger_views_by_hand(void **state)
+{
+    hand h;
+    os_channel_state cs;
+    char path[256];
+    json_t *j, *again, *series;
+    const json_t *m;
+    uint64_t revenue = 0, requests = 0;
+    int64_t now_s = (int64_t)time(NULL);
+    (void)state;
+
+    memset(&h, 0, sizeof(h));
+    memset(&cs, 0, sizeof(cs));
+    memset(h.ch, 0xab, 32);
+    cs.deposit = 1000000000;
+    snprintf(path, sizeof(path), "%s/views.db", fx.dir);
+    hand_open(&h, path);
+    assert_int_equal(sl_ledger_channel_put_chain(h.l, h.ch, &cs, 1), OS_OK);
+
+    /* alpha: latencies 1..100 ms, ttft half of each, and three failures far slower */
+    for (uint64_t i = 1; i <= 100; i++) {
+        hand_request(&h, "alpha", "ok", i, i / 2, i, true);
+        revenue += i;
+    }
+    for (int i = 0; i < 3; i++)
+        hand_request(&h, "alpha", "upstream_error", 900000, 0, 0, true);
+    /* beta: only failures; gamma: 1005 successes whose 5 oldest are slow; delta: pending */
+    for (int i = 0; i < 4; i++)
+        hand_request(&h, "beta", "upstream_error", 50, 0, 0, true);
+    hand_request(&h, "beta", "cancelled", 60, 10, 7, true);
+    revenue += 7;
+    for (int i = 0; i < 1005; i++) {
+        hand_request(&h, "gamma", "ok", i < 5 ? 1000000 : 7, 3, 1, true);
+        revenue += 1;
+    }
+    hand_request(&h, "delta", "ok", 0, 0, 0, false);
+    /* epsilon: seven values, where the nearest rank differs from a rounded-down index */
+    for (uint64_t i = 7; i >= 1; i--)
+        hand_request(&h, "epsilon", "ok", 10 * i, i, 0, true);
+    requests = 100 + 3 + 5 + 1005 + 7;
+
+    assert_non_null(j = sl_ledger_models_json(h.l));
+    assert_int_equal(json_array_size(json_object_get(j, "models")), 4); /* delta is not finished */
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "models"), 0), "service")),
+                        "alpha"); /* sorted */
+    assert_non_null(m = model_of(j, "alpha"));
+    assert_int_equal(json_integer_value(json_object_get(m, "requests")), 103);
+    assert_int_equal(json_integer_value(json_object_get(m, "errors")), 3);
+    assert_int_equal(json_integer_value(json_object_get(m, "input_tokens")), 1030);
+    assert_int_equal(json_integer_value(json_object_get(m, "cached_tokens")), 206);
+    assert_int_equal(json_integer_value(json_object_get(m, "output_tokens")), 500);
+    assert_string_equal(json_string_value(json_object_get(m, "revenue")), "5050");
+    assert_int_equal(json_integer_value(json_object_get(m, "latency_window")), 100);
+    /* nearest rank over 1..100: p50 is the 50th value, p95 the 95th; ttft (i/2) 25 and 47 */
+    const json_t *l = json_object_get(m, "latency_ms"), *t = json_object_get(m, "ttft_ms");
+    assert_int_equal(json_integer_value(json_object_get(l, "p50")), 50);
+    assert_int_equal(json_integer_value(json_object_get(l, "p95")), 95);
+    assert_int_equal(json_integer_value(json_object_get(l, "max")), 100);
+    assert_int_equal(json_integer_value(json_object_get(t, "p50")), 25);
+    assert_int_equal(json_integer_value(json_object_get(t, "p95")), 47);
+    assert_non_null(m = model_of(j, "beta"));
+    assert_int_equal(json_integer_value(json_object_get(m, "requests")), 5);
+    assert_int_equal(json_integer_value(json_object_get(m, "errors")), 5);
+    assert_string_equal(json_string_value(json_object_get(m, "revenue")), "7");
+    assert_true(json_is_null(json_object_get(m, "latency_ms")));
+    assert_true(json_is_null(json_object_get(m, "ttft_ms")));
+    assert_int_equal(json_integer_value(json_object_get(m, "latency_window")), 0);
+    /* the window: the newest 1000 successes, so none of the five slow first ones */
+    assert_non_null(m = model_of(j, "gamma"));
+    assert_int_equal(json_integer_value(json_object_get(m, "requests")), 1005);
+    assert_int_equal(json_integer_value(json_object_get(m, "latency_window")), 1000);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "latency_ms"), "max")),
+                     7);
+
+    /* ranks ceil(3.5) = 4 and ceil(6.65) = 7 of 10, 20, ..., 70 */
+    assert_non_null(m = model_of(j, "epsilon"));
+    l = json_object_get(m, "latency_ms");
+    t = json_object_get(m, "ttft_ms");
+    assert_int_equal(json_integer_value(json_object_get(l, "p50")), 40);
+    assert_int_equal(json_integer_value(json_object_get(l, "p95")), 70);
+    assert_int_equal(json_integer_value(json_object_get(l, "max")), 70);
+    assert_int_equal(json_integer_value(json_object_get(t, "p50")), 4);
+    assert_int_equal(json_integer_value(json_object_get(t, "p95")), 7);
+    assert_int_equal(json_integer_value(json_object_get(m, "errors")), 0);
+
+    /* one bucket of 30 days holding now: every finished request; delta is not */
+    assert_non_null(series = sl_ledger_series_json(h.l, now_s + 1, 2592000, 1));
+    json_t *b = json_array_get(json_object_get(series, "points"), 0);
+    assert_true(count_of(json_object_get(b, "requests")) == requests);
+    assert_true(money_of(json_object_get(b, "revenue")) == revenue);
+    assert_true(count_of(json_object_get(b, "input_tokens")) == requests * 10);
+    json_decref(series);
+    /* now far in the past: nothing finished in the window, every bucket zero */
+    assert_non_null(series = sl_ledger_series_json(h.l, 86400 * 365, 3600, 24));
+    json_t *p;
+    size_t i;
+    json_array_foreach(json_object_get(series, "points"), i, p)
+    {
+        assert_int_equal(json_integer_value(json_object_get(p, "requests")), 0);
+        assert_string_equal(json_string_value(json_object_get(p, "revenue")), "0");
+    }
+    assert_int_equal(json_integer_value(json_object_get(series, "to")), 86400 * 365 + 3600);
+    json_decref(series);
+    /* arguments out of range */
+    assert_null(sl_ledger_series_json(h.l, now_s, 0, 10));
+    assert_null(sl_ledger_series_json(h.l, now_s, SL_SERIES_STEP_MAX + 1, 10));
+    assert_null(sl_ledger_series_json(h.l, now_s, 60, 0));
+    assert_null(sl_ledger_series_json(h.l, now_s, 60, SL_SERIES_POINTS_MAX + 1));
+    assert_null(sl_ledger_series_json(h.l, -1, 60, 10));
+    assert_null(sl_ledger_series_json(NULL, now_s, 60, 10));
+    assert_null(sl_ledger_models_json(NULL));
+
+    /* A seller.db from before the indexes (schema version 1): the views need them (INDEXED BY),
+     * so they fail on it as it is, and reopening migrates it to version 2 with both back. */
+    sl_ledger_close(h.l);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_exec(path, "DROP INDEX requests_by_finished;"
+                                    "DROP INDEX requests_ok_by_service;"
+                                    "PRAGMA user_version = 1;"),
+                     SQLITE_OK);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                                   " ('requests_by_finished', 'requests_ok_by_service')"),
+                     0);
+    hand_open(&h, path);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                                   " ('requests_by_finished', 'requests_ok_by_service')"),
+                     2);
+    assert_non_null(again = sl_ledger_models_json(h.l));
+    /* the reopening finished delta's pending request as interrupted: an error, no latency */
+    assert_int_equal(json_array_size(json_object_get(again, "models")), 5);
+    assert_non_null(m = model_of(again, "delta"));
+    assert_int_equal(json_integer_value(json_object_get(m, "requests")), 1);
+    assert_int_equal(json_integer_value(json_object_get(m, "errors")), 1);
+    assert_int_equal(json_integer_value(json_object_get(m, "latency_window")), 0);
+    assert_true(json_array_get(json_object_get(again, "models"), 2) == m); /* sorted */
+    assert_int_equal(json_array_remove(json_object_get(again, "models"), 2), 0);
+    assert_true(json_equal(j, again)); /* and the rest as it was */
+    json_decref(again);
+    json_decref(j);
+    sl_ledger_close(h.l);
+
+    /* An in-memory ledger: the views share the writer's connection. */
+    assert_int_equal(sl_ledger_open(&h.l, ":memory:", NULL, 0), OS_OK);
+    assert_non_null(j = sl_ledger_models_json(h.l));
+    assert_int_equal(json_array_size(json_object_get(j, "models")), 0);
+    json_decref(j);
+    assert_non_null(j = sl_ledger_series_json(h.l, now_s, 60, 5));
+    assert_int_equal(json_array_size(json_object_get(j, "points")), 5);
+    json_decref(j);
+    sl_ledger_close(h.l);
+}
+
+static void test_url_without_userinfo(void **state)
+{
+    static const char *const cases[][2] = {
+        {"http://127.0.0.1:8379", "http://127.0.0.1:8379"},
+        {"http://user:pw@127.0.0.1:8379", "http://127.0.0.1:8379"},
+        {"https://a:b@c@reg.example/x/y", "https://reg.example/x/y"}, /* the last '@' counts */
+        {"http://reg.example/path@not-userinfo", "http://reg.example/path@not-userinfo"},
+        {"http://reg.example?q=a@b", "http://reg.example?q=a@b"},
+        {"user@host:1", "host:1"},
+        {"", ""},
+    };
+    char out[64];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(sl_url_without_userinfo(out, sizeof(out), cases[i][0]), OS_OK);
+        assert_string_equal(out, cases[i][1]);
+    }
+    assert_int_equal(sl_url_without_userinfo(out, 8, "http://u:p@longer.example"), OS_ERR_TOOBIG);
+    assert_true(strlen(out) == 7 && strchr(out, '@') == NULL);
+    assert_int_equal(sl_url_without_userinfo(out, sizeof(out), NULL), OS_ERR_INVALID);
+    assert_int_equal(sl_url_without_userinfo(NULL, 0, "http://x"), OS_ERR_INVALID);
+}
+
+/* The status's fields every seller has; its registries array is returned (borrowed from j). */
+static json_t *check_status_common(const json_t *j, const uint8_t node[20], const char *endpoint,
+                                   int64_t not_before)
+{
+    char addr[OS_ADDRESS_STR_LEN];
+    int64_t now = (int64_t)time(NULL), started;
+
+    os_eip55_format(addr, node);
+    assert_string_equal(json_string_value(json_object_get(j, "node")), addr);
+    assert_string_equal(json_string_value(json_object_get(j, "seller")), addr);
+    assert_string_equal(json_string_value(json_object_get(j, "endpoint")), endpoint);
+    started = json_integer_value(json_object_get(j, "started_at"));
+    assert_true(started >= not_before && started <= now);
+    assert_true(json_is_integer(json_object_get(j, "uptime_s")));
+    assert_true(json_integer_value(json_object_get(j, "uptime_s")) <= now - started + 1);
+    static const char *const counts[] = {"announces_ok", "announces_failed", "heartbeats_ok",
+                                         "heartbeats_failed", "reannounces"};
+    for (size_t i = 0; i < 5; i++)
+        assert_true(json_is_integer(json_object_get(j, counts[i])));
+    assert_true(json_is_array(json_object_get(j, "registries")));
+    return json_object_get(j, "registries");
+}
+
+static void test_admin_status_registered(void **state)
+{
+    long st = 0;
+    json_t *j = NULL, *regs, *r;
+    int64_t now;
+    (void)state;
+
+    /* a heartbeat a second (the fixture's registry asks for 1 s): wait for one to be accepted */
+    for (int i = 0; i < 50; i++) {
+        json_decref(j);
+        j = admin("GET", "/admin/v1/status", NULL, &st);
+        assert_int_equal(st, 200);
+        if (json_integer_value(json_object_get(j, "heartbeats_ok")) >= 1)
+            break;
+        rc_sleep_ms(100);
+    }
+    now = (int64_t)time(NULL);
+    regs = check_status_common(j, fx.seller_a, fx.base, now - 3600);
+    assert_true(json_integer_value(json_object_get(j, "uptime_s")) >= 1);
+    assert_true(json_integer_value(json_object_get(j, "announces_ok")) >= 1);
+    assert_true(json_integer_value(json_object_get(j, "heartbeats_ok")) >= 1);
+    assert_int_equal(json_array_size(regs), 1);
+    r = json_array_get(regs, 0);
+    assert_int_equal(json_object_size(r), 9);
+    assert_string_equal(json_string_value(json_object_get(r, "url")), fx.reg_url);
+    assert_true(json_is_true(json_object_get(r, "registered")));
+    assert_true(json_is_integer(json_object_get(r, "last_ok_at")));
+    assert_true(json_integer_value(json_object_get(r, "last_ok_at")) <= now);
+    assert_true(json_integer_value(json_object_get(r, "last_ok_at")) >=
+                json_integer_value(json_object_get(j, "started_at")));
+    assert_true(json_integer_value(json_object_get(r, "last_attempt_at")) >=
+                json_integer_value(json_object_get(r, "last_ok_at")));
+    const char *op = json_string_value(json_object_get(r, "last_op"));
+    assert_non_null(op);
+    assert_true(strcmp(op, "announce") == 0 || strcmp(op, "heartbeat") == 0);
+    assert_int_equal(json_integer_value(json_object_get(r, "failures")), 0);
+    assert_true(json_is_null(json_object_get(r, "last_error")));
+    assert_int_equal(json_integer_value(json_object_get(r, "heartbeat_interval_s")), 1);
+    assert_true(json_integer_value(json_object_get(r, "next_in_s")) <= 1);
+    json_decref(j);
+}
+
+/* Another seller on its own data directory; its admin base URL and token. */
+static sl_seller *extra_seller(const char *sub, const char *const *regs, size_t n,
+                               const char *endpoint, char admin_base[64], char token[128])
+{
+    char path[256], why[WHY];
+    sl_options so;
+    sl_seller *s = NULL;
+
+    sl_options_default(&so);
+    snprintf(path, sizeof(path), "%s/%s", fx.dir, sub);
+    so.listen = "127.0.0.1:0";
+    so.admin_listen = "127.0.0.1:0";
+    so.data_dir = path;
+    so.registries = regs;
+    so.n_registries = n;
+    so.endpoint = endpoint;
+    so.rpc = fx.d.anvil.url;
+    so.chain_id = CHAIN;
+    memcpy(so.escrow, fx.d.escrow, 20);
+    memcpy(so.usdc, fx.d.usdc, 20);
+    so.upstream = "builtin:echo";
+    so.settle_threshold = 1000 * OS_USDC_UNIT;
+    assert_int_equal(sl_seller_new_opts(&s, &so, &fx.log), OS_OK);
+    assert_int_equal(sl_seller_start(s), OS_OK);
+    snprintf(admin_base, 64, "http://127.0.0.1:%u", (unsigned)sl_seller_admin_port(s));
+    snprintf(path, sizeof(path), "%s/%s/admin.token", fx.dir, sub);
+    if (os_keyfile_read_text(token, 128, NULL, path, why, sizeof(why)) != OS_OK)
+        fail_msg("admin token: %s", why);
+    return s;
+}
+
+/* A registry that refuses every announcement with a long message: "é" (2 bytes) 150 times after
+ * a line break, so the status has to cut it, and cut it between characters. */
+static void h_refuse(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    char msg[512] = "no\nway! "; /* 29 bytes before the first "é" in the status */
+    size_t n = strlen(msg);
+    (void)ctx;
+    (void)req;
+    for (int i = 0; i < 150; i++, n += 2)
+        memcpy(msg + n, "\xc3\xa9", 3);
+    os_http_res_error(res, 400, "invalid_request_error", "bad_record", "%s", msg);
+}
+
+static void test_admin_status_failing_and_absent(void **state)
+{
+    static const os_http_route refuse[] = {{"POST", "/v1/announce", h_refuse, 1}};
+    os_http_config hc = {.listen = "127.0.0.1:0", .log = &fx.log};
+    os_http_server *refuser = NULL;
+    char reg[96], shown[64], reg2[64], base[64], token[128], *text;
+    uint8_t node[20];
+    long st = 0;
+    json_t *j = NULL, *r;
+    sl_seller *s;
+    int64_t t0 = (int64_t)time(NULL);
+    uint16_t port = tu_free_port();
+    (void)state;
+
+    assert_int_equal(os_http_server_new(&refuser, &hc, refuse, 1, NULL), OS_OK);
+    assert_int_equal(os_http_server_start(refuser), OS_OK);
+    snprintf(reg2, sizeof(reg2), "http://127.0.0.1:%u", (unsigned)os_http_server_port(refuser));
+    /* a registry URL with credentials in it, at a port where nothing listens */
+    snprintf(reg, sizeof(reg), "http://opuser:hunter2secret@127.0.0.1:%u", (unsigned)port);
+    snprintf(shown, sizeof(shown), "http://127.0.0.1:%u", (unsigned)port);
+    const char *regs[2] = {reg, reg2};
+    s = extra_seller("seller-dead-registry", regs, 2, NULL, base, token);
+    sl_seller_address(s, node);
+    for (int i = 0; i < 100; i++) { /* attempts at 0, then 0.5..1 s, 1..2 s later */
+        json_decref(j);
+        j = admin_get_at(base, token, "/admin/v1/status", &st);
+        assert_int_equal(st, 200);
+        r = json_array_get(json_object_get(j, "registries"), 0);
+        if (json_integer_value(json_object_get(r, "failures")) >= 2 &&
+            json_integer_value(json_object_get(json_array_get(json_object_get(j, "registries"), 1),
+                                               "failures")) >= 1)
+            break;
+        rc_sleep_ms(100);
+    }
+    char ep[64];
+    snprintf(ep, sizeof(ep), "http://127.0.0.1:%u", (unsigned)sl_seller_port(s));
+    check_status_common(j, node, ep, t0);
+    assert_int_equal(json_array_size(json_object_get(j, "registries")), 2);
+    r = json_array_get(json_object_get(j, "registries"), 0);
+    assert_string_equal(json_string_value(json_object_get(r, "url")), shown);
+    assert_true(json_is_false(json_object_get(r, "registered")));
+    assert_true(json_is_null(json_object_get(r, "last_ok_at")));
+    assert_true(json_integer_value(json_object_get(r, "last_attempt_at")) >= t0);
+    assert_string_equal(json_string_value(json_object_get(r, "last_op")), "announce");
+    assert_true(json_integer_value(json_object_get(r, "failures")) >= 2);
+    const char *err = json_string_value(json_object_get(r, "last_error"));
+    assert_non_null(err);
+    assert_true(strlen(err) > 0 && strlen(err) <= 200);
+    assert_non_null(strstr(err, "Couldn't connect"));
+    assert_true(json_integer_value(json_object_get(j, "announces_failed")) >= 3);
+    assert_int_equal(json_integer_value(json_object_get(j, "announces_ok")), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "heartbeats_ok")), 0);
+    /* backing off: the next attempt is in the future, within the 60 s cap */
+    assert_true(json_integer_value(json_object_get(r, "next_in_s")) <= 60);
+    /* the refusing registry: its status, code and message, the line break made a space, cut
+     * to at most 200 bytes on a character boundary (else jansson would not take the string) */
+    r = json_array_get(json_object_get(j, "registries"), 1);
+    assert_string_equal(json_string_value(json_object_get(r, "url")), reg2);
+    assert_true(json_is_false(json_object_get(r, "registered")));
+    assert_true(json_integer_value(json_object_get(r, "failures")) >= 1);
+    /* a refusal is a configuration problem: retried only at the max backoff */
+    assert_true(json_integer_value(json_object_get(r, "next_in_s")) >= 25);
+    err = json_string_value(json_object_get(r, "last_error"));
+    assert_non_null(err);
+    assert_memory_equal(err, "HTTP 400 bad_record: no way! \xc3\xa9", 31);
+    assert_int_equal(strlen(err), 199); /* 29 + 85 * 2: the 86th "é" would end at 201 */
+    assert_true(((unsigned char)err[strlen(err) - 1]) == 0xa9);
+    /* the user info shows nowhere in the answer */
+    text = json_dumps(j, JSON_COMPACT);
+    assert_non_null(text);
+    assert_null(strstr(text, "hunter2"));
+    assert_null(strstr(text, "opuser"));
+    free(text);
+    json_decref(j);
+    sl_seller_free(s);
+    os_http_server_free(refuser);
+
+    /* no registry at all: no announcer, so nothing to show and nothing counted */
+    s = extra_seller("seller-no-registry", NULL, 0, "http://seller.example:8378/x", base, token);
+    sl_seller_address(s, node);
+    j = admin_get_at(base, token, "/admin/v1/status", &st);
+    assert_int_equal(st, 200);
+    check_status_common(j, node, "http://seller.example:8378/x", t0);
+    assert_int_equal(json_array_size(json_object_get(j, "registries")), 0);
+    static const char *const counts[] = {"announces_ok", "announces_failed", "heartbeats_ok",
+                                         "heartbeats_failed", "reannounces"};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(json_integer_value(json_object_get(j, counts[i])), 0);
+    json_decref(j);
+    /* its views over an empty seller.db */
+    j = admin_get_at(base, token, "/admin/v1/models", &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_array_size(json_object_get(j, "models")), 0);
+    json_decref(j);
+    j = admin_get_at(base, token, "/admin/v1/revenue/series?step=3600&points=24", &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_array_size(json_object_get(j, "points")), 24);
+    json_decref(j);
+    sl_seller_free(s);
+}
+
+static void test_admin_new_routes_need_token(void **state)
+{
+    static const char *const paths[] = {"/admin/v1/revenue/series", "/admin/v1/models",
+                                        "/admin/v1/status", "/admin/v1/revenue/series?step=0"};
+    long st = 0;
+    json_t *j;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        j = admin_get_at(fx.admin, NULL, paths[i], &st);
+        if (st != 401)
+            fail_msg("%s without a token: HTTP %ld", paths[i], st);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                            "invalid_token");
+        json_decref(j);
+        j = admin_get_at(fx.admin, "not-the-admin-token", paths[i], &st);
+        assert_int_equal(st, 401);
+        json_decref(j);
+        /* a wrong token of the right length */
+        char wrong[128];
+        snprintf(wrong, sizeof(wrong), "%s", fx.token);
+        wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
+        j = admin_get_at(fx.admin, wrong, paths[i], &st);
+        assert_int_equal(st, 401);
+        json_decref(j);
+        j = admin_get_at(fx.admin, fx.token, paths[i], &st);
+        assert_int_equal(st, i == 3 ? 400 : 200);
+        json_decref(j);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -948,6 +1762,13 @@ int main(void)
         cmocka_unit_test(test_settlement),
         cmocka_unit_test(test_no_claim_for_failed_request),
         cmocka_unit_test(test_health_metrics_admin_auth),
+        cmocka_unit_test(test_admin_series),
+        cmocka_unit_test(test_admin_models),
+        cmocka_unit_test(test_ledger_views_by_hand),
+        cmocka_unit_test(test_url_without_userinfo),
+        cmocka_unit_test(test_admin_status_registered),
+        cmocka_unit_test(test_admin_status_failing_and_absent),
+        cmocka_unit_test(test_admin_new_routes_need_token),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -15,7 +15,10 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "openseed/hex.h"
@@ -54,6 +57,22 @@ static inline void tu_assert_hex(const uint8_t *got, size_t len, const char *wan
     const char *w = (want[0] == '0' && want[1] == 'x') ? want + 2 : want;
     if (strcmp(buf, w) != 0)
         fail_msg("bytes differ\n  got:  %s\n  want: %s", buf, w);
+}
+
+/* A loopback TCP port nobody listens on (bound, read, closed): free for a server to take soon
+ * after, or refused to a client. */
+static inline uint16_t tu_free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
 }
 
 /* cmocka group setup that initialises libcommon. */
