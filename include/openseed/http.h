@@ -107,6 +107,11 @@ const char *os_http_req_path(const os_http_request *r);
 const char *os_http_req_path_rest(const os_http_request *r);
 /* A query-string argument, URL-decoded; NULL when absent. */
 const char *os_http_req_query(const os_http_request *r, const char *key);
+/* A query argument as a whole number in [lo, hi], in os_money_parse_units' strict decimal syntax
+ * (digits only: no sign, space, exponent or leading zero); *out = dflt when the argument is absent.
+ * OS_ERR_INVALID when it is malformed or out of range (*out is then dflt). */
+OS_WUR os_err os_http_req_query_uint(const os_http_request *r, const char *key, uint64_t lo,
+                                     uint64_t hi, uint64_t dflt, uint64_t *out);
 /* A request header, case-insensitive name; NULL when absent. */
 const char *os_http_req_header(const os_http_request *r, const char *name);
 /* The body (NUL-terminated one past len for convenience) and its length; "" and 0 when none. */

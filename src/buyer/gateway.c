@@ -21,7 +21,6 @@
 #include "internal.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -265,30 +264,6 @@ static void h_models(void *ctx, const os_http_request *req, os_http_response *re
     reply_json(res, v);
 }
 
-/* The query argument key as a decimal number in [lo, hi] (dflt when absent): digits only, no sign,
- * space or exponent. False when malformed or out of range. */
-static bool query_uint(const os_http_request *req, const char *key, uint64_t lo, uint64_t hi,
-                       uint64_t dflt, uint64_t *out)
-{
-    const char *v = os_http_req_query(req, key);
-    unsigned long long n;
-    char *end = NULL;
-    size_t len;
-
-    *out = dflt;
-    if (v == NULL)
-        return true;
-    len = strnlen(v, 21);
-    if (len == 0 || len > 20 || strspn(v, "0123456789") != len)
-        return false;
-    errno = 0;
-    n = strtoull(v, &end, 10);
-    if (errno != 0 || end == NULL || *end != '\0' || n < lo || n > hi)
-        return false;
-    *out = n;
-    return true;
-}
-
 /* An exact-match filter of the ledger: absent or empty is none (*out NULL); longer than
  * BY_LEDGER_FILTER_MAX bytes is false. */
 static bool query_filter(const os_http_request *req, const char *key, const char **out)
@@ -315,12 +290,12 @@ static void h_ledger(void *ctx, const os_http_request *req, os_http_response *re
     if (!admitted(b, req, res, BY_CLIENT_OPENAI_CHAT))
         return;
     memset(&q, 0, sizeof(q));
-    if (!query_uint(req, "limit", 1, BY_LEDGER_LIMIT_MAX, 100, &limit)) {
+    if (os_http_req_query_uint(req, "limit", 1, BY_LEDGER_LIMIT_MAX, 100, &limit) != OS_OK) {
         by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error", "invalid_limit",
                         "limit must be an integer from 1 to %u", BY_LEDGER_LIMIT_MAX);
         return;
     }
-    if (!query_uint(req, "offset", 0, BY_LEDGER_OFFSET_MAX, 0, &offset)) {
+    if (os_http_req_query_uint(req, "offset", 0, BY_LEDGER_OFFSET_MAX, 0, &offset) != OS_OK) {
         by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error", "invalid_offset",
                         "offset must be an integer from 0 to %u", BY_LEDGER_OFFSET_MAX);
         return;
@@ -374,13 +349,13 @@ static void h_spend_series(void *ctx, const os_http_request *req, os_http_respon
 
     if (!admitted(b, req, res, BY_CLIENT_OPENAI_CHAT))
         return;
-    if (!query_uint(req, "step", 1, BY_SERIES_STEP_MAX, 60, &step)) {
+    if (os_http_req_query_uint(req, "step", 1, BY_SERIES_STEP_MAX, 60, &step) != OS_OK) {
         by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error", "invalid_step",
                         "step must be an integer number of seconds from 1 to %u",
                         BY_SERIES_STEP_MAX);
         return;
     }
-    if (!query_uint(req, "points", 1, BY_SERIES_POINTS_MAX, 60, &points)) {
+    if (os_http_req_query_uint(req, "points", 1, BY_SERIES_POINTS_MAX, 60, &points) != OS_OK) {
         by_client_error(res, BY_CLIENT_OPENAI_CHAT, 400, "invalid_request_error", "invalid_points",
                         "points must be an integer from 1 to %u", BY_SERIES_POINTS_MAX);
         return;

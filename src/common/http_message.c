@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 
 #include "openseed/json.h"
+#include "openseed/money.h"
 
 #define RES_ARENA_MAX ((size_t)64 << 10)
 #define RES_BODY_MAX ((size_t)256 << 20)
@@ -269,6 +270,23 @@ const char *os_http_req_query(const os_http_request *r, const char *key)
     if (r == NULL || key == NULL)
         return NULL;
     return MHD_lookup_connection_value(r->mc, MHD_GET_ARGUMENT_KIND, key);
+}
+
+os_err os_http_req_query_uint(const os_http_request *r, const char *key, uint64_t lo, uint64_t hi,
+                              uint64_t dflt, uint64_t *out)
+{
+    const char *v = os_http_req_query(r, key);
+    uint64_t n;
+
+    if (out == NULL)
+        return OS_ERR_INVALID;
+    *out = dflt;
+    if (v == NULL)
+        return OS_OK;
+    if (os_money_parse_units(&n, v) != OS_OK || n < lo || n > hi)
+        return OS_ERR_INVALID;
+    *out = n;
+    return OS_OK;
 }
 
 const char *os_http_req_header(const os_http_request *r, const char *name)

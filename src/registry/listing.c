@@ -156,9 +156,9 @@ static bool parse_peers_query(rg_registry *rg, peers_query *q, const os_http_req
                "min_reputation must be a decimal between 0 and 1");
         return false;
     }
-    if ((s = os_http_req_query(req, "limit")) != NULL) {
+    {
         uint64_t l;
-        if (os_money_parse_units(&l, s) != OS_OK || l < 1 || l > RG_LIMIT_MAX) {
+        if (os_http_req_query_uint(req, "limit", 1, RG_LIMIT_MAX, q->limit, &l) != OS_OK) {
             REJECT(rg, res, REJ_FIELD, 400, T_INVALID, "invalid_query",
                    "limit must be an integer from 1 to %d", RG_LIMIT_MAX);
             return false;

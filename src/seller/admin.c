@@ -20,7 +20,6 @@
  */
 #include "internal.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -72,16 +71,9 @@ static bool uint_arg(const os_http_request *req, os_http_response *res, const ch
                      unsigned long long def, unsigned long long min, unsigned long long max,
                      const char *code, unsigned long long *out)
 {
-    const char *v = os_http_req_query(req, key);
-    char *end = NULL;
-    unsigned long long n;
+    uint64_t n;
 
-    *out = def;
-    if (v == NULL)
-        return true;
-    errno = 0;
-    n = strtoull(v, &end, 10);
-    if (v[0] < '0' || v[0] > '9' || errno != 0 || *end != '\0' || n < min || n > max) {
+    if (os_http_req_query_uint(req, key, min, max, def, &n) != OS_OK) {
         os_http_res_error(res, 400, "invalid_request_error", code, "%s must be %llu..%llu", key,
                           min, max);
         return false;

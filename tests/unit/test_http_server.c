@@ -58,6 +58,17 @@ static void h_echo(void *ctx, const os_http_request *req, os_http_response *res)
         os_http_res_error(res, 500, "server_error", NULL, "json");
 }
 
+/* /uint?n=…: os_http_req_query_uint over [5, 1000] with default 42, as {"rc":…, "n":…}. */
+static void h_uint(void *ctx, const os_http_request *req, os_http_response *res)
+{
+    uint64_t n = 7;
+    os_err rc = os_http_req_query_uint(req, "n", 5, 1000, 42, &n);
+    (void)ctx;
+    if (os_http_res_json(res, 200, json_pack("{s:i, s:I}", "rc", (int)rc, "n", (json_int_t)n)) !=
+        OS_OK)
+        os_http_res_error(res, 500, "server_error", NULL, "json");
+}
+
 static void h_json(void *ctx, const os_http_request *req, os_http_response *res)
 {
     json_t *v;
@@ -136,6 +147,7 @@ static const os_http_route ROUTES[] = {
     {"GET", "/only-get", h_health, 0}, {"DELETE", "/only-get", h_health, 0},
     {"GET", "/slow", h_slow, 0},       {"GET", "/healthz", h_health, 1},
     {"GET", "/headers", h_headers, 0}, {"GET", "/nothing", h_nothing, 0},
+    {"GET", "/uint", h_uint, 0},
 };
 #define N_ROUTES (sizeof(ROUTES) / sizeof(ROUTES[0]))
 
@@ -393,6 +405,42 @@ static void test_get_query_headers(void **state)
     free(hbuf);
     assert_int_equal(r.rc, CURLE_OK);
     assert_int_equal(r.status, 431);
+    finish(&f);
+}
+
+/* os_http_req_query_uint: the strict decimal syntax and the bounds, through a real request. */
+static void test_query_uint(void **state)
+{
+    static const struct {
+        const char *q;
+        int rc;
+        json_int_t n;
+    } cases[] = {
+        {"", OS_OK, 42},           {"?n=5", OS_OK, 5},          {"?n=1000", OS_OK, 1000},
+        {"?n=77", OS_OK, 77},      {"?n=4", OS_ERR_INVALID, 42}, {"?n=1001", OS_ERR_INVALID, 42},
+        {"?n=", OS_ERR_INVALID, 42}, {"?n=%2B7", OS_ERR_INVALID, 42},
+        {"?n=-7", OS_ERR_INVALID, 42}, {"?n=%207", OS_ERR_INVALID, 42},
+        {"?n=07", OS_ERR_INVALID, 42}, {"?n=7e1", OS_ERR_INVALID, 42},
+        {"?n=0x10", OS_ERR_INVALID, 42}, {"?n=18446744073709551616", OS_ERR_INVALID, 42},
+        {"?m=9", OS_OK, 42},
+    };
+    fixture f;
+    os_http_config cfg = {0};
+    reply r;
+    char url[256];
+    (void)state;
+
+    start(&f, &cfg);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(url, sizeof(url), "%s/uint%s", f.base, cases[i].q);
+        request(NULL, &r, "GET", url, NULL, 0, NULL);
+        assert_int_equal(r.status, 200);
+        json_t *v = parse(&r);
+        if (json_integer_value(json_object_get(v, "rc")) != cases[i].rc ||
+            json_integer_value(json_object_get(v, "n")) != cases[i].n)
+            fail_msg("%s: %s", cases[i].q, r.body);
+        json_decref(v);
+    }
     finish(&f);
 }
 
@@ -1008,6 +1056,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_query_headers),
+        cmocka_unit_test(test_query_uint),
         cmocka_unit_test(test_post_json),
         cmocka_unit_test(test_prefix_routes),
         cmocka_unit_test(test_404_405),
