@@ -11,7 +11,7 @@ apt_packages=(
     build-essential cmake pkg-config git
     libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev libsecp256k1-dev
     libsodium-dev libsqlite3-dev libcmocka-dev libinih-dev sqlite3 curl ca-certificates
-    clang libclang-rt-14-dev valgrind chromium fonts-dejavu-core
+    clang libclang-rt-14-dev valgrind chromium fonts-dejavu-core systemd
 )
 command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)

@@ -13,23 +13,48 @@
 
 #include "openseed/err.h"
 
-#define OS_DB_ERR_LEN 256
+#define OS_DB_ERR_LEN 512
 
-/* Migration i (0-based) brings the schema from user_version i to i+1; each runs in a transaction. */
+/*
+ * Migration i (0-based) brings the schema from user_version i to i+1. Every pending migration and
+ * the new user_version are applied in ONE transaction (BEGIN IMMEDIATE ... COMMIT): when any step
+ * fails, nothing of the upgrade is kept and the file stays at its old version with its rows. So a
+ * migration must be plain transactional SQL: no BEGIN/COMMIT (refused: it would commit part of the
+ * upgrade), no VACUUM or journal_mode change, and PRAGMA foreign_keys is a no-op there (a table
+ * rebuild uses PRAGMA defer_foreign_keys = ON instead).
+ *
+ * Backup: before migrating a file whose version is above 0 (one that already held a schema and so
+ * possibly data), os_db_open copies it as it is to "<path>.pre-v<old version>.bak" with SQLite's
+ * backup API, mode 0600 like the database (it holds the same secrets), written to a temporary
+ * name, synced and renamed, so that name only ever holds a complete copy. The copy is taken under
+ * the migration's write lock, so it is exactly the database the migration starts from. If it
+ * cannot be made (disk full, unwritable directory), nothing is migrated and the open fails. The
+ * copy is left in place whatever the migration's outcome (after a failed one it equals the
+ * untouched database); one from an earlier attempt at the same version is replaced. To go back to
+ * the previous release: stop the daemon, move the .bak over the database, delete the database's
+ * -wal and -shm files, start the old binary. Writes made since the upgrade are lost that way.
+ * Fresh files (version 0), ":memory:" and no_backup skip the copy.
+ */
 typedef struct os_db_options {
     const char *const *migrations;
     size_t n_migrations;
-    int busy_timeout_ms; /* 0 = 5000 */
+    int busy_timeout_ms;  /* 0 = 5000 */
     int synchronous_full; /* non-zero: PRAGMA synchronous=FULL (money); else NORMAL */
     int read_only;
+    int no_backup; /* non-zero: migrate without the .pre-v<N>.bak copy */
 } os_db_options;
 
 typedef struct os_db os_db;
 
 /*
- * Opens (creating if needed, mode 0600) the database at path and migrates it. A database whose
- * user_version is newer than the migrations known is refused (OS_ERR_UNSUPPORTED): never run old code
- * on a newer schema. err receives a message on failure.
+ * Opens (creating if needed, mode 0600) the database at path and migrates it (see os_db_options:
+ * one transaction, a backup copy first). A database whose user_version is newer than the
+ * migrations known is refused (OS_ERR_UNSUPPORTED, the message says so) and left untouched: never
+ * run old code on a newer schema. A failed migration returns its error (the message names the step
+ * and says the database is unchanged). Read-only opens never migrate (OS_ERR_UNSUPPORTED when
+ * they would have to). Several processes may open one file at once: one migrates, the others wait
+ * for its lock (busy timeout) and find it done. *out is the caller's (os_db_close); err receives a
+ * message on failure.
  */
 OS_WUR os_err os_db_open(os_db **out, const char *path, const os_db_options *opt, char *err,
                          size_t errcap);

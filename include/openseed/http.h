@@ -23,6 +23,8 @@
  *   "Connection: close"; requests already started finish normally.
  * - Malformed HTTP, oversized headers and bad chunk framing are answered by libmicrohttpd itself
  *   (400/431 with its own short HTML body): they never reach the route table.
+ * - With TLS (tls_cert_file), all of the above is the same inside the TLS connection; a client
+ *   that speaks plain HTTP to it fails the handshake and is disconnected without an answer.
  */
 #ifndef OPENSEED_HTTP_H
 #define OPENSEED_HTTP_H
@@ -82,6 +84,17 @@ typedef struct os_http_config {
      * buffering at most stream_buffer bytes the client has not taken yet (0 = 64 KiB). */
     unsigned max_streams;
     size_t stream_buffer;
+    /*
+     * Native TLS: PEM paths of the certificate (the leaf first, then any intermediates, at most 16)
+     * and of its unencrypted private key (RSA, ECDSA or Ed25519; PKCS#8 or the traditional
+     * format). Both or neither (OS_ERR_INVALID from _new otherwise); with them the server speaks
+     * only HTTPS, TLS 1.2 and 1.3. The files are read by os_http_server_start and
+     * os_http_server_reload_tls, never kept open. The key file is read as the daemons' other key
+     * files are (keyfile.h): a regular file, not a symbolic link, no group or other permission
+     * bits. Copied by _new.
+     */
+    const char *tls_cert_file;
+    const char *tls_key_file;
 } os_http_config;
 
 /* Creates a server (not yet listening). routes[] and ctx must outlive it. Free with _free.
@@ -91,8 +104,24 @@ typedef struct os_http_config {
 OS_WUR os_err os_http_server_new(os_http_server **out, const os_http_config *cfg,
                                  const os_http_route *routes, size_t n_routes, void *ctx);
 /* Binds and starts serving. OS_ERR_IO if the address cannot be bound. A stopped server may be
- * started again (port 0 then picks a new port). */
+ * started again (port 0 then picks a new port). A TLS server first loads its certificate and key
+ * (each start reads the files again); when they do not load it does not start and returns
+ * os_http_server_reload_tls's error, with the reason logged. */
 OS_WUR os_err os_http_server_start(os_http_server *s);
+/*
+ * Re-reads a TLS server's certificate and key files (an operator's SIGHUP after renewing them).
+ * On success, handshakes from then on present the new certificate; connections already open keep
+ * the one they started with and are not disturbed. On failure nothing changes (the previous
+ * certificate goes on being served) and the reason is logged: OS_ERR_NOTFOUND or OS_ERR_IO for a
+ * missing or unreadable file, OS_ERR_INVALID for a key file that others may read or that is not a
+ * regular file, a file that is not PEM, an encrypted key, or a key that is not the certificate's,
+ * OS_ERR_TOOBIG for an oversized file or chain, OS_ERR_NOMEM. OS_ERR_UNSUPPORTED on a server
+ * without TLS. Safe from any thread while the server runs (not concurrently with _free); called
+ * before the first start it loads the files too (start reads them again).
+ */
+OS_WUR os_err os_http_server_reload_tls(os_http_server *s);
+/* True when the server was configured with a certificate and key (it speaks HTTPS only). */
+bool os_http_server_is_tls(const os_http_server *s);
 /* The bound port (useful after listening on port 0); 0 before start. */
 uint16_t os_http_server_port(const os_http_server *s);
 /* Stops accepting, waits for requests in flight (bounded by drain_timeout_ms), then closes. Idempotent. */

@@ -21,9 +21,16 @@
  * keys in custom headers (x-api-key). The low-speed limit is the client's for every request: give
  * streams their own client when they need a different one.
  *
- * Secrets: error messages name the method, scheme, host and port, and libcurl's static text for
- * the failure; never the URL's user info, path or query, and never a header value (the seller
- * sends upstream API keys in headers). The header lines built for libcurl are wiped after use.
+ * TLS: https URLs always verify the server: its certificate must chain to a trusted CA (the
+ * system's store, or the client's ca_file instead) and name the URL's host. Nothing turns that
+ * off. TLS 1.2 is the oldest version spoken. A failed verification is OS_HTTP_FAIL_TLS with
+ * "certificate verify failed: " and libcurl's reason.
+ *
+ * Secrets: error messages name the method, scheme, host and port, and libcurl's text for the
+ * failure (for TLS failures, its error buffer: static text from the TLS library, the host name, or
+ * the ca_file path); never the URL's user info, path or query, and never a header value (the
+ * seller sends upstream API keys in headers). The header lines built for libcurl are wiped after
+ * use.
  */
 #ifndef OPENSEED_HTTP_CLIENT_H
 #define OPENSEED_HTTP_CLIENT_H
@@ -60,6 +67,11 @@ typedef struct os_http_client_config {
                                 closed after it */
     int json_max_depth;      /* os_http_client_json's nesting cap; 0 = 64 */
     const char *user_agent;  /* NULL = "openseed/VERSION"; copied */
+    const char *ca_file;     /* PEM file of the CAs https servers must chain to, instead of the
+                                system's store (a private CA, a self-signed seller); NULL = the
+                                system's store. The path is copied and checked here; libcurl
+                                reads the file when it connects (and may cache it for a while:
+                                after replacing it, make a new client) */
 } os_http_client_config;
 
 /* A request or response header. */
@@ -142,7 +154,9 @@ typedef struct os_http_client_error {
 
 /*
  * Creates a client; cfg NULL takes every default. Needs os_init(). OS_ERR_INVALID for negative
- * or absurd settings. Free with os_http_client_free after every request on it has returned.
+ * or absurd settings, and for a ca_file that is empty, too long a path, or holds no PEM
+ * certificate; OS_ERR_NOTFOUND when ca_file does not exist, OS_ERR_IO when it cannot be read.
+ * Free with os_http_client_free after every request on it has returned.
  */
 OS_WUR os_err os_http_client_new(os_http_client **out, const os_http_client_config *cfg);
 /* Closes the pooled connections and frees. NULL-safe. */

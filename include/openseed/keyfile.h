@@ -56,6 +56,17 @@ OS_WUR os_err os_keyfile_write_secp(const char *path, const uint8_t priv[OS_SECP
 OS_WUR os_err os_keyfile_read_text(char *out, size_t cap, size_t *len, const char *path, char *err,
                                    size_t errcap);
 
+/*
+ * Reads a whole private file whose content is not one of the formats above (a TLS private key in
+ * PEM, say) with the same checks: a regular file, not a symlink, no group or other permission
+ * bits. out[0..*len) gets the bytes as they are, NUL-terminated; the file must be smaller than cap
+ * bytes (OS_ERR_TOOBIG otherwise). OS_ERR_NOTFOUND when missing, OS_ERR_IO when it cannot be
+ * opened or read, OS_ERR_INVALID for the rest; out is wiped on failure. The caller parses the
+ * content and wipes out when done.
+ */
+OS_WUR os_err os_keyfile_read_private(char *out, size_t cap, size_t *len, const char *path,
+                                      char *err, size_t errcap);
+
 /* Creates path with mode 0600 holding text and a newline; never replaces an existing file
  * (OS_ERR_EXISTS). text is one line. */
 OS_WUR os_err os_keyfile_write_text(const char *path, const char *text, char *err, size_t errcap);

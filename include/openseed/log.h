@@ -15,6 +15,10 @@
  *
  * The macros test the level before evaluating their arguments (like Redis's serverLog), so a debug
  * line costs one comparison when debug is off. They evaluate `lg` twice. Logging preserves errno.
+ *
+ * Under systemd, stderr is a stream to the journal, which takes a leading "<N>" on a line as its
+ * syslog priority (sd-daemon.h's SD_ERR "<3>", SD_WARNING "<4>", SD_INFO "<6>", SD_DEBUG "<7>")
+ * and strips it; a logger with `journal` set writes that prefix, so `journalctl -p warning` works.
  */
 #ifndef OPENSEED_LOG_H
 #define OPENSEED_LOG_H
@@ -41,11 +45,13 @@ typedef enum os_log_level {
 typedef void (*os_log_clock)(struct timespec *ts);
 
 /*
- * A logger. Set it up with os_logger_init; the fields may then be changed directly (level at any
- * time, from the owning thread). The logger does not own `out`.
+ * A logger. Set it up with os_logger_init; the fields may then be changed directly before it is
+ * shared with other threads. Afterwards only the level may change, with os_logger_set_level. The
+ * logger does not own `out`.
  */
 typedef struct os_logger {
-    os_log_level level;
+    os_log_level level; /* read and written atomically once shared (os_logger_set_level) */
+    bool journal;       /* prefix each line with its syslog priority "<N>" (see above) */
     FILE *out;          /* NULL means stderr */
     os_log_clock clock; /* NULL means clock_gettime(CLOCK_REALTIME) */
     char component[OS_LOG_COMPONENT_MAX];
@@ -67,6 +73,19 @@ void os_logger_init(os_logger *lg, const char *component, os_log_level level);
  */
 OS_WUR os_err os_logger_add_context(os_logger *lg, const char *key, const char *value);
 
+/*
+ * Changes lg's level while other threads log through it (a daemon's reload): an atomic store, so
+ * each event sees the old level or the new one. NULL-safe.
+ */
+void os_logger_set_level(os_logger *lg, os_log_level level);
+
+/*
+ * True when stderr is the journal: $JOURNAL_STREAM ("DEVICE:INODE", set by systemd for a service
+ * whose stderr goes to the journal) names the file stderr is open on. A redirected stderr (a
+ * file, a pipe, a terminal) keeps plain lines even under systemd.
+ */
+bool os_log_stderr_is_journal(void);
+
 /* Parses "error", "warn" (or "warning"), "info", "debug", any case. OS_ERR_INVALID otherwise. */
 OS_WUR os_err os_log_level_parse(os_log_level *out, const char *name);
 
@@ -76,7 +95,8 @@ const char *os_log_level_name(os_log_level level);
 /* True when lg (NULL: the info-level default) would write an event of this level. */
 static inline bool os_log_enabled(const os_logger *lg, os_log_level level)
 {
-    return level <= (lg != NULL ? lg->level : OS_LOG_INFO);
+    /* relaxed: the level is a filter, nothing else is published with it */
+    return level <= (lg != NULL ? __atomic_load_n(&lg->level, __ATOMIC_RELAXED) : OS_LOG_INFO);
 }
 
 /*

@@ -84,6 +84,12 @@ static const char *const migrations[] = {
     "CREATE INDEX requests_by_end ON requests (COALESCE(finished_at, at));",
 };
 
+const char *const *by_bdb_migrations(size_t *n)
+{
+    *n = sizeof(migrations) / sizeof(migrations[0]);
+    return migrations;
+}
+
 static const char *const state_names[] = {"opening", "open", "closing", "closed"};
 
 const char *by_chan_state_name(by_chan_state s)

@@ -61,6 +61,9 @@ typedef struct by_bdb_channel {
  * file that is not a regular file or that group or others can access. *out: by_bdb_close. */
 OS_WUR os_err by_bdb_open(by_bdb **out, const char *path, char *err, size_t errcap);
 void by_bdb_close(by_bdb *b);
+/* buyer.db's schema migrations (migration i brings user_version i to i + 1), *n of them: static
+ * and never freed. For the upgrade tests, which build every earlier schema from them. */
+const char *const *by_bdb_migrations(size_t *n);
 
 /* Inserts a new channel row (normally state opening, before its open transaction is sent). */
 OS_WUR os_err by_bdb_channel_insert(by_bdb *b, const by_bdb_channel *c);

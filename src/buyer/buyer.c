@@ -130,6 +130,7 @@ os_err by_buyer_new_opts(by_buyer **out, const by_options *o, const os_logger *l
             .chain_id = o->chain_id,
             .ttl_ms = b->opt.peers_ttl_ms,
             .log = log,
+            .ca_file = o->ca_file,
         };
         memcpy(pc.escrow, o->escrow, 20);
         if ((rc = by_peers_new(&b->peers, &pc)) != OS_OK)
@@ -144,6 +145,7 @@ os_err by_buyer_new_opts(by_buyer **out, const by_options *o, const os_logger *l
             .low_speed_time_s = (b->opt.first_byte_timeout_ms + 999) / 1000,
             .max_body = 64u << 20,
             .pool_size = 16,
+            .ca_file = o->ca_file,
         };
         if ((rc = os_http_client_new(&b->http, &hc)) != OS_OK)
             goto fail;
@@ -329,6 +331,7 @@ os_err by_buyer_new(by_buyer **out, const by_config *cfg, const os_logger *log)
     o.registries = (const char *const *)cfg->node.registry.items;
     o.n_registries = cfg->node.registry.n;
     o.rpc = cfg->node.rpc;
+    o.ca_file = cfg->node.ca_file;
     o.chain_id = cfg->node.chain_id;
     memcpy(o.escrow, cfg->node.escrow.bytes, 20);
     memcpy(o.usdc, cfg->node.usdc.bytes, 20);

@@ -31,6 +31,7 @@ typedef struct by_options {
     const char *const *registries;
     size_t n_registries;
     const char *rpc;
+    const char *ca_file; /* PEM CAs for https registries and sellers instead of the system's */
     uint64_t chain_id;
     uint8_t escrow[20];
     uint8_t usdc[20];

@@ -17,6 +17,7 @@ static const os_cfg_entry entries[] = {
                         "~/.openseed", "directory for buyer.db", OS_CFG_REQUIRED,
                         "a registry to find sellers in; give several for redundancy",
                         "chain JSON-RPC URL (never printed: URLs often embed an API key)"),
+    OS_NODE_CFG_CA_ENTRY(by_config),
     {.name = "wallet_key",
      .type = OS_CFG_PATH,
      .flags = OS_CFG_REQUIRED | OS_CFG_SECRET_PATH,
@@ -112,6 +113,7 @@ static void validate(const void *cfgp, os_cfg_report *rep)
 {
     const by_config *cfg = cfgp;
 
+    os_node_validate(&cfg->node, rep);
     if (!os_cfg_listen_is_loopback(&cfg->node.listen) && cfg->api_key_file == NULL)
         os_cfg_error(rep,
                      "listen: %s is not a loopback address, so api_key_file is required "

@@ -260,6 +260,7 @@ os_err by_peers_new(by_peers **out, const by_peers_config *cfg)
     hc.connect_timeout_ms = hc.timeout_ms < DEFAULT_TIMEOUT_MS ? hc.timeout_ms : DEFAULT_TIMEOUT_MS;
     hc.pool_size = 4;
     hc.json_max_depth = 32;
+    hc.ca_file = cfg->ca_file;
     if ((rc = os_http_client_new(&p->http, &hc)) != OS_OK)
         goto fail;
     rc = OS_ERR_INTERNAL;

@@ -38,6 +38,7 @@ typedef struct by_peers_config {
     uint64_t ttl_ms;            /* listing cache TTL; 0 = 10000 */
     long request_timeout_ms;    /* per registry request; 0 = 5000 */
     const os_logger *log;       /* borrowed; NULL = default */
+    const char *ca_file;        /* PEM CAs for https registries instead of the system's; or NULL */
     /* Tests: now in ms for cooldowns (NULL = CLOCK_MONOTONIC). */
     int64_t (*clock_ms)(void *ud);
     void *clock_ud;

@@ -9,12 +9,17 @@
  * FULL or NORMAL, trusted_schema off and the defensive flag (the schema cannot be used to run
  * side-effecting SQL or to corrupt the file from SQL).
  *
- * Migrations are forward only. Each runs in BEGIN IMMEDIATE together with the PRAGMA user_version
- * that records it, and the version is read again inside that transaction, so two processes opening
- * one file at once cannot apply a migration twice, and a failure leaves neither tables nor version
- * behind. Prepared statements are cached by the address of their SQL text in an open-addressing
- * table, each hit checked against the statement's own text so that a reused buffer cannot get a
- * stale statement.
+ * Migrations are forward only. All the pending ones run in one BEGIN IMMEDIATE transaction
+ * together with the PRAGMA user_version that records them, and the version is read again inside
+ * that transaction, so two processes opening one file at once cannot apply a migration twice, and
+ * a failure in any step leaves neither tables nor version behind: the file is as it was. Before it
+ * migrates a file that already had a schema, the opener copies it with SQLite's backup API to
+ * <path>.pre-v<old version>.bak, so an operator can go back to the previous release (which refuses
+ * the newer schema) with the data it had.
+ *
+ * Prepared statements are cached by the address of their SQL text in an open-addressing table,
+ * each hit checked against the statement's own text so that a reused buffer cannot get a stale
+ * statement.
  */
 #include "openseed/db.h"
 
@@ -195,51 +200,238 @@ static os_err create_file(const char *path, char *err, size_t errcap)
     return OS_OK;
 }
 
-/* Brings the schema from its version to n, one migration per transaction. */
-static os_err migrate(os_db *db, const os_db_options *opt, char *err, size_t errcap)
+/* Reads PRAGMA user_version into *v; an error names what could not be read. */
+static os_err read_version(os_db *db, int *v, char *err, size_t errcap)
+{
+    if (query_int(db->h, "PRAGMA user_version", v) != SQLITE_OK)
+        return os_errf(err, errcap, OS_ERR_IO, "cannot read the schema version: %s",
+                       sqlite3_errmsg(db->h));
+    return OS_OK;
+}
+
+static os_err newer_error(int v, int n, char *err, size_t errcap)
+{
+    return os_errf(err, errcap, OS_ERR_UNSUPPORTED,
+                   "database schema version %d is newer than this program's %d (a later release "
+                   "wrote it): refusing to use it and leaving it as it is; run that release, or "
+                   "restore the copy it made before upgrading (<database>.pre-v%d.bak)",
+                   v, n, n);
+}
+
+/* fsyncs the directory holding path, so a rename into it survives a crash. */
+static int sync_parent(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int fd, rc;
+
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == path)
+        snprintf(dir, sizeof(dir), "/");
+    else if ((size_t)(slash - path) < sizeof(dir))
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    else
+        return -1;
+    if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Removes the temporary copy's journal files (SQLite names them <file>-journal, -wal, -shm). */
+static void unlink_sidecars(const char *tmp)
+{
+    static const char *const suffix[] = {"-journal", "-wal", "-shm"};
+    char p[PATH_MAX];
+
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++)
+        if ((size_t)snprintf(p, sizeof(p), "%s%s", tmp, suffix[i]) < sizeof(p))
+            (void)unlink(p);
+}
+
+/*
+ * Copies the database at path, as its last commit left it, to <path>.pre-v<v>.bak (0600): into a
+ * temporary file first, synced and renamed over the final name, so that name only ever holds a
+ * whole copy. The caller holds the write lock (BEGIN IMMEDIATE) and has written nothing, so the
+ * copy, read through a connection of its own (the backup API refuses a source connection inside a
+ * write transaction), is exactly the database the migration starts from; in WAL mode that reader
+ * does not wait for the lock.
+ */
+static os_err backup_copy(const char *path, int v, int busy_ms, char *err, size_t errcap)
+{
+    char bak[PATH_MAX], tmp[PATH_MAX];
+    sqlite3 *src = NULL, *dst = NULL;
+    sqlite3_backup *b;
+    os_err e = OS_OK;
+    int fd, rc;
+
+    /* room for the longest sidecar suffix too */
+    if ((size_t)snprintf(bak, sizeof(bak), "%s.pre-v%d.bak", path, v) >= sizeof(bak) ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", bak) >= sizeof(tmp) - 8)
+        return os_errf(err, errcap, OS_ERR_TOOBIG, "the backup's path is too long");
+    /* A crash in an earlier attempt may have left a partial copy and its journal: discard both
+     * (the journal would otherwise be rolled back into the new file). */
+    unlink_sidecars(tmp);
+    if (unlink(tmp) != 0 && errno != ENOENT)
+        return os_errf(err, errcap, OS_ERR_IO, "cannot remove %s: %s", tmp, strerror(errno));
+    /* Created here, 0600 and not through a symlink, before SQLite opens it (as create_file). */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0)
+        return os_errf(err, errcap, OS_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+    close(fd);
+
+    rc = sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        e = os_errf(err, errcap, OS_ERR_IO, "cannot open the backup's files: %s",
+                    dst != NULL   ? sqlite3_errmsg(dst)
+                    : src != NULL ? sqlite3_errmsg(src)
+                                  : sqlite3_errstr(rc));
+        goto out;
+    }
+    sqlite3_busy_timeout(src, busy_ms);
+    if ((b = sqlite3_backup_init(dst, "main", src, "main")) == NULL) {
+        e = os_errf(err, errcap, OS_ERR_IO, "cannot start the backup: %s", sqlite3_errmsg(dst));
+        goto out;
+    }
+    rc = sqlite3_backup_step(b, -1);
+    if (rc == SQLITE_DONE)
+        rc = sqlite3_backup_finish(b);
+    else
+        (void)sqlite3_backup_finish(b);
+    /* The copy took the source's WAL flag; a rollback journal makes it one self-contained file
+     * that opens without -wal and -shm companions. */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        e = os_errf(err, errcap, OS_ERR_IO, "the backup failed: %s", sqlite3_errstr(rc));
+        goto out;
+    }
+    rc = sqlite3_close(dst);
+    dst = NULL;
+    if (rc != SQLITE_OK) {
+        e = os_errf(err, errcap, OS_ERR_IO, "cannot close the backup: %s", sqlite3_errstr(rc));
+        goto out;
+    }
+    /* SQLite synced its commit; this sync and the directory's make the rename durable too. */
+    if ((fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 || fsync(fd) != 0 ||
+        rename(tmp, bak) != 0 || sync_parent(bak) != 0)
+        e = os_errf(err, errcap, OS_ERR_IO, "cannot store %s: %s", bak, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+out:
+    sqlite3_close(dst);
+    sqlite3_close(src);
+    if (e != OS_OK) {
+        unlink_sidecars(tmp);
+        (void)unlink(tmp);
+    }
+    return e;
+}
+
+/* Turns a COMMIT that a migration's own SQL issues into a rollback, and notes it. */
+static int refuse_commit(void *arg)
+{
+    *(int *)arg = 1;
+    return 1;
+}
+
+/*
+ * Runs migrations v..n-1 inside the caller's transaction. A step that ends the transaction (its
+ * COMMIT is refused by the hook, a ROLLBACK is seen afterwards) fails: it would have committed or
+ * lost part of the upgrade.
+ */
+static os_err apply_steps(os_db *db, const os_db_options *opt, int v, int n, char *err,
+                          size_t errcap)
+{
+    char msg[OS_DB_ERR_LEN];
+    int committed = 0;
+    os_err e = OS_OK;
+
+    sqlite3_commit_hook(db->h, refuse_commit, &committed);
+    for (int i = v; i < n && e == OS_OK; i++) {
+        e = os_db_exec(db, opt->migrations[i], msg, sizeof(msg));
+        /* (after a failed statement autocommit may be SQLite's own rollback: keep its error) */
+        if (committed || (e == OS_OK && sqlite3_get_autocommit(db->h))) {
+            e = OS_ERR_INVALID;
+            snprintf(msg, sizeof(msg), "it ends the transaction the migration runs in");
+        }
+        if (e != OS_OK)
+            os_errf(err, errcap, e,
+                    "migration %d to version %d failed: %s; the database is unchanged at version "
+                    "%d",
+                    i, i + 1, msg, v);
+    }
+    sqlite3_commit_hook(db->h, NULL, NULL);
+    return e;
+}
+
+/*
+ * Brings the schema from its version to n: every pending migration and the new user_version in one
+ * BEGIN IMMEDIATE transaction, so a failure anywhere leaves the file as it was (the version is
+ * read again under the lock: another process may have migrated meanwhile). A file at a version
+ * above 0 is first copied by backup_copy unless opt->no_backup.
+ */
+static os_err migrate(os_db *db, const char *path, int in_memory, const os_db_options *opt,
+                      char *err, size_t errcap)
 {
     const int n = (int)opt->n_migrations;
     char sql[64], msg[OS_DB_ERR_LEN];
-    int v = 0, rc; /* set by query_int; initialised for -O3's flow analysis */
+    int v = 0; /* set by read_version; initialised for -O3's flow analysis */
     os_err e;
 
-    if ((rc = query_int(db->h, "PRAGMA user_version", &v)) != SQLITE_OK)
-        return os_errf(err, errcap, OS_ERR_IO, "cannot read the schema version: %s",
-                       sqlite3_errmsg(db->h));
-    for (;;) {
-        if (v > n)
-            return os_errf(err, errcap, OS_ERR_UNSUPPORTED,
-                           "database schema version %d is newer than this program's %d", v, n);
-        if (v == n) {
-            db->version = v;
-            return OS_OK;
-        }
-        if (opt->read_only)
-            return os_errf(
-                err, errcap, OS_ERR_UNSUPPORTED,
-                "database schema version %d needs migration to %d but is opened read-only", v, n);
+    if ((e = read_version(db, &v, err, errcap)) != OS_OK)
+        return e;
+    if (v > n)
+        return newer_error(v, n, err, errcap);
+    if (v < n && opt->read_only)
+        return os_errf(err, errcap, OS_ERR_UNSUPPORTED,
+                       "database schema version %d needs migration to %d but is opened read-only",
+                       v, n);
+    if (v < n) {
         if ((e = os_db_begin(db)) != OS_OK)
-            return os_errf(err, errcap, e, "cannot begin a migration: %s", sqlite3_errmsg(db->h));
-        /* Another process may have migrated between our read and our write lock. */
-        if ((rc = query_int(db->h, "PRAGMA user_version", &v)) != SQLITE_OK) {
-            e = os_errf(err, errcap, OS_ERR_IO, "cannot read the schema version: %s",
-                        sqlite3_errmsg(db->h));
+            return os_errf(err, errcap, e, "cannot begin the migration: %s", sqlite3_errmsg(db->h));
+        if ((e = read_version(db, &v, err, errcap)) != OS_OK) {
             os_db_rollback(db);
             return e;
         }
         if (v >= n) {
             os_db_rollback(db);
-            continue;
+            if (v > n)
+                return newer_error(v, n, err, errcap);
+            db->version = v;
+            return OS_OK;
         }
-        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
-        if ((e = os_db_exec(db, opt->migrations[v], msg, sizeof(msg))) != OS_OK ||
-            (e = os_db_exec(db, sql, msg, sizeof(msg))) != OS_OK ||
+        if (v > 0 && !in_memory && !opt->no_backup &&
+            (e = backup_copy(path, v,
+                             opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : DB_BUSY_DEFAULT_MS,
+                             msg, sizeof(msg))) != OS_OK) {
+            os_db_rollback(db);
+            return os_errf(err, errcap, e,
+                           "not migrating version %d to %d: the backup failed (%s); the "
+                           "database is unchanged",
+                           v, n, msg);
+        }
+        if ((e = apply_steps(db, opt, v, n, err, errcap)) != OS_OK) {
+            os_db_rollback(db);
+            return e;
+        }
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", n);
+        if ((e = os_db_exec(db, sql, msg, sizeof(msg))) != OS_OK ||
             (e = os_db_exec(db, "COMMIT", msg, sizeof(msg))) != OS_OK) {
             os_db_rollback(db);
-            return os_errf(err, errcap, e, "migration %d to version %d failed: %s", v, v + 1, msg);
+            return os_errf(err, errcap, e,
+                           "migration to version %d failed at commit: %s; the database is "
+                           "unchanged at version %d",
+                           n, msg, v);
         }
-        v++;
+        v = n;
     }
+    db->version = v;
+    return OS_OK;
 }
 
 os_err os_db_open(os_db **out, const char *path, const os_db_options *opt, char *err, size_t errcap)
@@ -297,7 +489,7 @@ os_err os_db_open(os_db **out, const char *path, const os_db_options *opt, char 
              opt->synchronous_full ? "FULL" : "NORMAL");
     if ((e = os_db_exec(db, sql, err, errcap)) != OS_OK)
         goto bad;
-    if ((e = migrate(db, opt, err, errcap)) != OS_OK)
+    if ((e = migrate(db, path, in_memory, opt, err, errcap)) != OS_OK)
         goto bad;
     *out = db;
     return OS_OK;

@@ -10,6 +10,8 @@
 #include "openseed/http_client.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -27,16 +29,37 @@
 #define REQ_HEADER_LINE_MAX 16384
 #define ORIGIN_MAX 160
 #define UA_MAX 256
+#define CA_PATH_MAX 4096
 
 struct os_http_client {
     os_http_client_config cfg;
     char ua[UA_MAX];
+    char *ca_file;      /* NULL: the system's store */
     pthread_mutex_t mu; /* guards idle and n_idle */
     CURL *idle[OS_HTTP_CLIENT_POOL_MAX];
     size_t n_idle;
 };
 
 /* ---- client ------------------------------------------------------------------------------ */
+
+/* A ca_file curl could not use would fail every https request with a vague error: say it now. */
+static os_err check_ca_file(const char *path)
+{
+    X509 *x;
+    FILE *f;
+
+    if (path[0] == '\0' || strlen(path) >= CA_PATH_MAX)
+        return OS_ERR_INVALID;
+    f = fopen(path, "re");
+    if (f == NULL)
+        return errno == ENOENT ? OS_ERR_NOTFOUND : OS_ERR_IO;
+    x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (x == NULL)
+        return OS_ERR_INVALID;
+    X509_free(x);
+    return OS_OK;
+}
 
 os_err os_http_client_new(os_http_client **out, const os_http_client_config *cfg)
 {
@@ -63,12 +86,23 @@ os_err os_http_client_new(os_http_client **out, const os_http_client_config *cfg
         c.max_header_bytes = 32u * 1024;
     if (c.json_max_depth == 0)
         c.json_max_depth = 64;
+    if (c.ca_file != NULL) {
+        os_err rc = check_ca_file(c.ca_file);
+        if (rc != OS_OK)
+            return rc;
+    }
     cl = calloc(1, sizeof(*cl));
     if (cl == NULL)
         return OS_ERR_NOMEM;
+    if (c.ca_file != NULL && (cl->ca_file = strdup(c.ca_file)) == NULL) {
+        free(cl);
+        return OS_ERR_NOMEM;
+    }
+    c.ca_file = cl->ca_file;
     if (c.user_agent == NULL)
         snprintf(cl->ua, sizeof(cl->ua), "openseed/%s", OPENSEED_VERSION);
     else if (strlen(c.user_agent) >= sizeof(cl->ua) || strpbrk(c.user_agent, "\r\n") != NULL) {
+        free(cl->ca_file);
         free(cl);
         return OS_ERR_INVALID;
     } else
@@ -76,6 +110,7 @@ os_err os_http_client_new(os_http_client **out, const os_http_client_config *cfg
     c.user_agent = cl->ua;
     cl->cfg = c;
     if (pthread_mutex_init(&cl->mu, NULL) != 0) {
+        free(cl->ca_file);
         free(cl);
         return OS_ERR_NOMEM;
     }
@@ -90,6 +125,7 @@ void os_http_client_free(os_http_client *c)
     for (size_t i = 0; i < c->n_idle; i++)
         curl_easy_cleanup(c->idle[i]);
     pthread_mutex_destroy(&c->mu);
+    free(c->ca_file);
     free(c);
 }
 
@@ -356,9 +392,10 @@ typedef struct xfer {
     CURL *h;
     size_t max_body;
     size_t got;
-    int stopped;   /* the body callback or the abort flag stopped it */
-    int bad;       /* a malformed header line */
-    int head_done; /* the blank line ending the last response's headers arrived */
+    char errbuf[CURL_ERROR_SIZE]; /* curl's reason for a failure (CURLOPT_ERRORBUFFER) */
+    int stopped;                  /* the body callback or the abort flag stopped it */
+    int bad;                      /* a malformed header line */
+    int head_done;                /* the blank line ending the last response's headers arrived */
     os_err sink_err;
     os_http_fail sink_kind;
 } xfer;
@@ -514,6 +551,14 @@ static os_err set_options(os_http_client *c, CURL *h, xfer *x, struct curl_slist
         SET(CURLOPT_LOW_SPEED_TIME, c->cfg.low_speed_time_s);
     }
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    /* curl's defaults already verify; set them anyway so that no reused handle or later change
+     * can leave them off */
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (c->ca_file != NULL)
+        SET(CURLOPT_CAINFO, c->ca_file);
+    SET(CURLOPT_ERRORBUFFER, x->errbuf);
     if (c->cfg.pool_size == 0)
         SET(CURLOPT_FORBID_REUSE, 1L);
     if (x->max_body != SIZE_MAX)
@@ -657,6 +702,8 @@ static os_err do_request(os_http_client *c, os_http_client_res *res, os_http_cli
         return OS_ERR_INTERNAL;
     }
     rc = curl_easy_perform(h);
+    /* x.errbuf dies with this call; a pooled handle must not keep writing there */
+    (void)curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     {
         long st = 0, nc = 0;
         (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
@@ -699,11 +746,16 @@ static os_err do_request(os_http_client *c, os_http_client_res *res, os_http_cli
         kind = classify(rc, &err);
         if (kind == OS_HTTP_FAIL_TLS) {
             long vr = 0;
-            /* curl's error buffer could echo the host name at most, but OpenSSL's verify text is
-             * static and says more */
+            /* For TLS failures curl's error buffer holds the TLS library's text, the host name
+             * or the CA file's path: nothing secret, and more precise than its static text. */
             (void)curl_easy_getinfo(h, CURLINFO_SSL_VERIFYRESULT, &vr);
-            err_set(e, kind, "%s %s: %s%s%s", method, origin, curl_easy_strerror(rc),
-                    vr != 0 ? ": " : "", vr != 0 ? X509_verify_cert_error_string(vr) : "");
+            if (x.errbuf[0] == '\0')
+                snprintf(x.errbuf, sizeof(x.errbuf), "%s%s%s", curl_easy_strerror(rc),
+                         vr != 0 ? ": " : "", vr != 0 ? X509_verify_cert_error_string(vr) : "");
+            err_set(e, kind, "%s %s: %s: %s", method, origin,
+                    rc == CURLE_PEER_FAILED_VERIFICATION ? "certificate verify failed"
+                                                         : "TLS failed",
+                    x.errbuf);
         } else {
             err_set(e, kind, "%s %s: %s", method, origin, curl_easy_strerror(rc));
         }

@@ -156,8 +156,8 @@ static os_err read_private(char *out, size_t cap, size_t *n, const char *path, c
     return rc;
 }
 
-os_err os_keyfile_read_text(char *out, size_t cap, size_t *len, const char *path, char *err,
-                            size_t errcap)
+os_err os_keyfile_read_private(char *out, size_t cap, size_t *len, const char *path, char *err,
+                               size_t errcap)
 {
     char shown[SHOWN_PATH_LEN];
     size_t n = 0;
@@ -165,6 +165,8 @@ os_err os_keyfile_read_text(char *out, size_t cap, size_t *len, const char *path
 
     if (err != NULL && errcap > 0)
         err[0] = '\0';
+    if (len != NULL)
+        *len = 0;
     if (out == NULL || cap < 2)
         return os_errf(err, errcap, OS_ERR_INVALID, "no buffer for the secret");
     out[0] = '\0';
@@ -173,13 +175,32 @@ os_err os_keyfile_read_text(char *out, size_t cap, size_t *len, const char *path
     show_path(shown, path);
     if ((rc = read_private(out, cap, &n, path, shown, err, errcap)) != OS_OK)
         return rc;
+    out[n] = '\0'; /* read_private leaves n < cap */
+    if (len != NULL)
+        *len = n;
+    return OS_OK;
+}
+
+/* os_keyfile_read_private, then one line: a final newline (or CRLF) dropped, no other control
+ * character, not empty. */
+os_err os_keyfile_read_text(char *out, size_t cap, size_t *len, const char *path, char *err,
+                            size_t errcap)
+{
+    char shown[SHOWN_PATH_LEN];
+    size_t n = 0;
+    os_err rc;
+
+    if (len != NULL)
+        *len = 0;
+    if ((rc = os_keyfile_read_private(out, cap, &n, path, err, errcap)) != OS_OK)
+        return rc;
+    show_path(shown, path);
     if (n > 0 && out[n - 1] == '\n') {
         n--;
         if (n > 0 && out[n - 1] == '\r')
             n--;
     }
     out[n] = '\0';
-    rc = OS_OK;
     if (n == 0)
         rc = os_errf(err, errcap, OS_ERR_INVALID, "%s is empty", shown);
     for (size_t i = 0; rc == OS_OK && i < n; i++) {

@@ -8,9 +8,13 @@
 #include "openseed/log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Room kept at the end of every line for a closing quote, " truncated=true" and the newline. */
 #define LINE_RESERVE 24
@@ -165,6 +169,34 @@ os_err os_logger_add_context(os_logger *lg, const char *key, const char *value)
     return OS_OK;
 }
 
+void os_logger_set_level(os_logger *lg, os_log_level level)
+{
+    if (lg != NULL)
+        __atomic_store_n(&lg->level, level, __ATOMIC_RELAXED);
+}
+
+bool os_log_stderr_is_journal(void)
+{
+    const char *v = getenv("JOURNAL_STREAM");
+    uintmax_t dev, ino;
+    struct stat sb;
+    char *end;
+    int saved = errno;
+    bool same = false;
+
+    if (v == NULL || v[0] < '0' || v[0] > '9')
+        return false;
+    errno = 0;
+    dev = strtoumax(v, &end, 10);
+    if (errno == 0 && *end == ':' && end[1] >= '0' && end[1] <= '9') {
+        ino = strtoumax(end + 1, &end, 10);
+        same = errno == 0 && *end == '\0' && fstat(STDERR_FILENO, &sb) == 0 &&
+               (uintmax_t)sb.st_dev == dev && (uintmax_t)sb.st_ino == ino;
+    }
+    errno = saved;
+    return same;
+}
+
 os_err os_log_level_parse(os_log_level *out, const char *name)
 {
     static const struct {
@@ -237,6 +269,10 @@ bool os_log_begin(os_log_event *ev, const os_logger *lg, os_log_level level, con
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(ts.tv_nsec / 1000000));
 
     wbuf w = event_wbuf(ev);
+    if (lg != NULL && lg->journal) {
+        static const char prio[][4] = {"<3>", "<4>", "<6>", "<7>"}; /* by os_log_level */
+        put_str(&w, (unsigned)level < 4 ? prio[level] : "<6>");
+    }
     put_str(&w, stamp);
     put_str(&w, os_log_level_name(level));
     put_str(&w, " component=");

@@ -14,6 +14,7 @@ static const os_cfg_entry entries[] = {
                         "a peer registry (reserved for federation; unused for now)",
                         "chain JSON-RPC URL, to check feedback vouchers (never printed: URLs "
                         "often embed an API key)"),
+    OS_NODE_CFG_TLS_ENTRIES(rg_config),
     {.name = "heartbeat_interval",
      .type = OS_CFG_DURATION,
      .offset = offsetof(rg_config, heartbeat_interval),
@@ -98,10 +99,16 @@ static const os_cfg_entry entries[] = {
      .help = "how long an idle client connection is kept open"},
 };
 
+static void validate(const void *cfgp, os_cfg_report *rep)
+{
+    os_node_validate(&((const rg_config *)cfgp)->node, rep);
+}
+
 const os_cfg_program rg_config_program = {
     .name = "openseed-registry",
     .version = OPENSEED_VERSION,
     .summary = "OpenSeed registry: sellers announce signed records here and buyers discover them.",
     .entries = entries,
     .n_entries = sizeof(entries) / sizeof(entries[0]),
+    .validate = validate,
 };

@@ -66,6 +66,8 @@ os_err rg_options_from_config(rg_options *o, const rg_config *cfg, char *db_buf,
     if (o->has_escrow)
         memcpy(o->escrow, cfg->node.escrow.bytes, 20);
     o->rpc = cfg->node.rpc;
+    o->tls_cert_file = cfg->node.tls_cert;
+    o->tls_key_file = cfg->node.tls_key;
     /* The table bounds every value below; zero keeps the default. */
     if (cfg->heartbeat_interval > 0)
         o->heartbeat_interval_ms = cfg->heartbeat_interval * 1000;
@@ -384,6 +386,8 @@ os_err rg_registry_new_opts(rg_registry **out, const rg_options *opt, const os_l
                          .rate_per_s = rg->opt.rate_per_s,
                          .rate_burst = rg->opt.rate_burst,
                          .drain_timeout_ms = rg->opt.drain_timeout_ms,
+                         .tls_cert_file = opt->tls_cert_file,
+                         .tls_key_file = opt->tls_key_file,
                          .log = rg->log};
     if ((rc = os_http_server_new(&rg->http, &hc, rg->routes, rg->n_routes, rg)) != OS_OK)
         goto fail;
@@ -470,6 +474,13 @@ void rg_registry_stop(rg_registry *rg)
         pthread_mutex_unlock(&rg->db_mu);
         os_log_info(rg->log, "registry stopped; database closed");
     }
+}
+
+os_err rg_registry_reload_tls(rg_registry *rg)
+{
+    if (rg == NULL || rg->http == NULL || !os_http_server_is_tls(rg->http))
+        return OS_OK;
+    return os_http_server_reload_tls(rg->http);
 }
 
 void rg_registry_free(rg_registry *rg)

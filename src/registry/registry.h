@@ -35,6 +35,7 @@ typedef struct rg_options {
     bool has_escrow;
     uint8_t escrow[20]; /* when set, records must name it; feedback vouchers are for it */
     const char *rpc;    /* chain JSON-RPC for feedback; NULL: /v1/feedback answers 503 */
+    const char *tls_cert_file, *tls_key_file; /* both: serve HTTPS (os_http_config); or NULL */
 
     uint64_t heartbeat_interval_ms; /* told to sellers (default 30 s) */
     unsigned liveness_intervals;    /* missed intervals before delisting (default 3) */
@@ -73,8 +74,18 @@ OS_WUR os_err rg_options_from_config(rg_options *o, const rg_config *cfg, char *
  */
 OS_WUR os_err rg_registry_new_opts(rg_registry **out, const rg_options *opt, const os_logger *log);
 
+/* Re-reads the TLS certificate and key (os_http_server_reload_tls): new connections get the new
+ * pair, open ones are kept; on an error the old pair stays. OS_OK without TLS. */
+OS_WUR os_err rg_registry_reload_tls(rg_registry *rg);
+
 /* rg_registry_new_opts with rg_options_from_config(cfg) over the defaults. */
 OS_WUR os_err rg_registry_new(rg_registry **out, const rg_config *cfg, const os_logger *log);
+
+/*
+ * registry.db's schema migrations (migration i brings user_version i to i + 1), *n of them: static
+ * and never freed. For the upgrade tests, which build every earlier schema from them.
+ */
+const char *const *rg_store_migrations(size_t *n);
 
 /* Starts the background thread and the HTTP server. OS_ERR_IO if the address cannot be bound. */
 OS_WUR os_err rg_registry_start(rg_registry *rg);

@@ -53,6 +53,12 @@ static const char *const migrations[] = {
     "CREATE INDEX feedback_node ON feedback (node, received_ms);",
 };
 
+const char *const *rg_store_migrations(size_t *n)
+{
+    *n = sizeof(migrations) / sizeof(migrations[0]);
+    return migrations;
+}
+
 static void db_log(rg_registry *rg, const char *what)
 {
     os_log_event ev;

@@ -346,6 +346,7 @@ os_err sl_announcer_new(sl_announcer **out, const sl_announcer_config *cfg)
     hc.max_body = MAX_REPLY_BYTES;
     hc.pool_size = 1; /* one thread, one request at a time: one handle and its connections */
     hc.json_max_depth = REPLY_DEPTH;
+    hc.ca_file = cfg->ca_file;
     if ((rc = os_http_client_new(&a->http, &hc)) != OS_OK)
         goto fail;
 

@@ -39,6 +39,7 @@ typedef struct sl_announcer_config {
     uint64_t min_backoff_ms;  /* 0 = 1000 */
     uint64_t max_backoff_ms;  /* 0 = 60000 */
     long request_timeout_ms;  /* per registry request; 0 = 10000 */
+    const char *ca_file;      /* PEM CAs for https registries instead of the system's; or NULL */
 } sl_announcer_config;
 
 OS_WUR os_err sl_announcer_new(sl_announcer **out, const sl_announcer_config *cfg);

@@ -211,6 +211,8 @@ static const os_cfg_entry entries[] = {
                         "/var/lib/openseed", "directory for seller.db", OS_CFG_REQUIRED,
                         "a registry to announce to; give several for redundancy",
                         "chain JSON-RPC URL (never printed: URLs often embed an API key)"),
+    OS_NODE_CFG_TLS_ENTRIES(sl_config),
+    OS_NODE_CFG_CA_ENTRY(sl_config),
     {.name = "endpoint",
      .type = OS_CFG_URL,
      .flags = OS_CFG_REQUIRED,
@@ -353,6 +355,7 @@ static void validate(const void *cfgp, os_cfg_report *rep)
 {
     const sl_config *cfg = cfgp;
 
+    os_node_validate(&cfg->node, rep);
     if (!os_cfg_listen_is_loopback(&cfg->admin_listen) && cfg->admin_token_file == NULL)
         os_cfg_error(rep,
                      "admin_listen: %s is not a loopback address, so admin_token_file is "

@@ -60,6 +60,7 @@ struct sl_seller {
     const os_logger *log;
     sl_options opt;   /* strings below point into owned copies */
     char *listen, *admin_listen, *data_dir, *endpoint, *rpc, *upstream_url;
+    char *tls_cert, *tls_key, *ca_file; /* copies of the options' paths, or NULL */
     char **registries;
     size_t n_registries;
     os_offering *offerings;

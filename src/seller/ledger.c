@@ -89,6 +89,12 @@ static const char *const migrations[] = {
     " WHERE outcome = 'ok';",
 };
 
+const char *const *sl_ledger_migrations(size_t *n)
+{
+    *n = sizeof(migrations) / sizeof(migrations[0]);
+    return migrations;
+}
+
 /* ---- small helpers ------------------------------------------------------------------------ */
 
 static int64_t now_ms(void)

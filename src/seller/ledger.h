@@ -49,6 +49,9 @@ typedef struct sl_channel {
 OS_WUR os_err sl_ledger_open(sl_ledger **out, const char *path, char *err, size_t errcap);
 /* Closes (checkpointing the WAL). NULL-safe. */
 void sl_ledger_close(sl_ledger *l);
+/* seller.db's schema migrations (migration i brings user_version i to i + 1), *n of them: static
+ * and never freed. For the upgrade tests, which build every earlier schema from them. */
+const char *const *sl_ledger_migrations(size_t *n);
 
 /* One channel; OS_ERR_NOTFOUND when it was never stored. */
 OS_WUR os_err sl_ledger_channel_get(sl_ledger *l, sl_channel *out, const uint8_t id[32]);

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,9 +199,14 @@ static os_err copy_options(sl_seller *s, const sl_options *o)
     s->endpoint = dup_or_null(o->endpoint);
     s->rpc = dup_or_null(o->rpc);
     s->upstream_url = dup_or_null(o->upstream);
+    s->tls_cert = dup_or_null(o->tls_cert_file);
+    s->tls_key = dup_or_null(o->tls_key_file);
+    s->ca_file = dup_or_null(o->ca_file);
     if (s->listen == NULL || (o->admin_listen != NULL && s->admin_listen == NULL) ||
         s->data_dir == NULL || (o->endpoint != NULL && s->endpoint == NULL) || s->rpc == NULL ||
-        s->upstream_url == NULL)
+        s->upstream_url == NULL || (o->tls_cert_file != NULL && s->tls_cert == NULL) ||
+        (o->tls_key_file != NULL && s->tls_key == NULL) ||
+        (o->ca_file != NULL && s->ca_file == NULL))
         return OS_ERR_NOMEM;
     if (o->n_registries > 0) {
         s->registries = calloc(o->n_registries, sizeof(char *));
@@ -218,6 +224,9 @@ static os_err copy_options(sl_seller *s, const sl_options *o)
     s->opt.endpoint = s->endpoint;
     s->opt.rpc = s->rpc;
     s->opt.upstream = s->upstream_url;
+    s->opt.tls_cert_file = s->tls_cert;
+    s->opt.tls_key_file = s->tls_key;
+    s->opt.ca_file = s->ca_file;
     s->opt.registries = (const char *const *)s->registries;
     s->opt.upstream_key = NULL; /* handed to the upstream adapters, which keep their own copy */
     s->opt.echo = NULL;
@@ -234,32 +243,76 @@ static os_err copy_options(sl_seller *s, const sl_options *o)
     return OS_OK;
 }
 
-static os_err copy_offerings(sl_seller *s, const sl_options *o)
+/*
+ * The offerings as the request threads read them (s->offerings points at items). A reload
+ * publishes a new block rather than writing the one in use, and keeps the blocks it replaced
+ * chained behind it, because a request admitted before the reload holds a pointer into its block
+ * until its job is booked. Every block has room for the most offerings a record holds, zeroed past
+ * the count, so a reader that pairs the new pointer with the old count (or the reverse) still
+ * reads inside the block and finds at worst an empty entry (no services: "unknown service").
+ */
+typedef struct offer_block {
+    struct offer_block *older;
+    os_offering items[OS_RECORD_MAX_OFFERINGS];
+} offer_block;
+
+static offer_block *block_of(os_offering *items)
 {
-    bool echo = strcmp(o->upstream, "builtin:echo") == 0;
+    return items != NULL ? (offer_block *)(void *)((char *)items - offsetof(offer_block, items))
+                         : NULL;
+}
+
+static void free_blocks(offer_block *b)
+{
+    while (b != NULL) {
+        offer_block *older = b->older;
+        free(b);
+        b = older;
+    }
+}
+
+/* A new block holding offs, or the built-in echo offering when there are none and the upstream
+ * is builtin:echo. Errors are logged. */
+static os_err new_block(offer_block **out, size_t *n, const sl_seller *s, const char *upstream,
+                        const os_offering *offs, size_t n_offs)
+{
+    bool echo = strcmp(upstream, "builtin:echo") == 0;
     char err[ERRLEN];
+    offer_block *b;
     os_err rc;
 
-    if (o->n_offerings == 0 && !echo) {
+    *out = NULL;
+    if (n_offs == 0 && !echo) {
         os_log_error(s->log, "no offering configured: nothing to sell");
         return OS_ERR_INVALID;
     }
-    s->n_offerings = o->n_offerings > 0 ? o->n_offerings : 1;
-    if (s->n_offerings > OS_RECORD_MAX_OFFERINGS) {
+    if (n_offs > OS_RECORD_MAX_OFFERINGS) {
         os_log_error(s->log, "at most %d offerings", OS_RECORD_MAX_OFFERINGS);
         return OS_ERR_INVALID;
     }
-    s->offerings = calloc(s->n_offerings, sizeof(os_offering));
-    if (s->offerings == NULL)
+    if ((b = calloc(1, sizeof(*b))) == NULL)
         return OS_ERR_NOMEM;
-    if (o->n_offerings > 0) {
-        memcpy(s->offerings, o->offerings, o->n_offerings * sizeof(os_offering));
-    } else if ((rc = sl_offering_parse(&s->offerings[0], SL_ECHO_OFFERING, err, sizeof(err))) !=
+    if (n_offs > 0) {
+        memcpy(b->items, offs, n_offs * sizeof(os_offering));
+    } else if ((rc = sl_offering_parse(&b->items[0], SL_ECHO_OFFERING, err, sizeof(err))) !=
                OS_OK) {
         os_log_error(s->log, "built-in offering: %s", err);
+        free(b);
         return rc;
     }
+    *n = n_offs > 0 ? n_offs : 1;
+    *out = b;
     return OS_OK;
+}
+
+static os_err copy_offerings(sl_seller *s, const sl_options *o)
+{
+    offer_block *b = NULL;
+    os_err rc = new_block(&b, &s->n_offerings, s, o->upstream, o->offerings, o->n_offerings);
+
+    if (rc == OS_OK)
+        s->offerings = b->items;
+    return rc;
 }
 
 os_err sl_seller_new_opts(sl_seller **out, const sl_options *o, const os_logger *log)
@@ -358,6 +411,9 @@ static os_err options_from_config(sl_options *o, const sl_config *cfg,
     o->registries = (const char *const *)cfg->node.registry.items;
     o->n_registries = cfg->node.registry.n;
     o->rpc = cfg->node.rpc;
+    o->tls_cert_file = cfg->node.tls_cert;
+    o->tls_key_file = cfg->node.tls_key;
+    o->ca_file = cfg->node.ca_file;
     o->chain_id = cfg->node.chain_id;
     memcpy(o->escrow, cfg->node.escrow.bytes, 20);
     memcpy(o->usdc, cfg->node.usdc.bytes, 20);
@@ -446,16 +502,17 @@ static void load_cb(void *ud, uint32_t *active, uint32_t *capacity)
     *capacity = s->opt.upstream_concurrency;
 }
 
-/* Builds the record and the signed /v1/info body. */
-static os_err make_record(sl_seller *s)
+/* Builds the record of offs into r and its signed /v1/info body into *body (malloc'd). */
+static os_err sign_record(sl_seller *s, os_record *r, char **body, const os_offering *offs,
+                          size_t n_offs)
 {
-    os_record *r = &s->record;
     json_t *rec = NULL, *info = NULL;
     uint8_t sig[65];
     char sighex[OS_HEX_LEN(65) + 1];
     struct timespec ts;
     os_err rc = OS_ERR_NOMEM;
 
+    *body = NULL;
     memset(r, 0, sizeof(*r));
     memcpy(r->node, s->node, 20);
     if (strlen(s->endpoint) >= sizeof(r->endpoint))
@@ -469,8 +526,8 @@ static os_err make_record(sl_seller *s)
     memcpy(r->asset, s->opt.usdc, 20);
     memcpy(r->ohttp_keys, s->ohttp_keys, s->ohttp_keys_len);
     r->ohttp_keys_len = s->ohttp_keys_len;
-    memcpy(r->offerings, s->offerings, s->n_offerings * sizeof(os_offering));
-    r->n_offerings = s->n_offerings;
+    memcpy(r->offerings, offs, n_offs * sizeof(os_offering));
+    r->n_offerings = n_offs;
 
     if ((rec = os_record_to_json(r)) == NULL)
         goto out;
@@ -480,14 +537,33 @@ static os_err make_record(sl_seller *s)
     rc = OS_ERR_NOMEM;
     if ((info = json_pack("{s:O,s:s}", "record", rec, "signature", sighex)) == NULL)
         goto out;
-    pthread_mutex_lock(&s->info_mu);
-    free(s->info_body);
-    s->info_body = json_dumps(info, JSON_COMPACT);
-    rc = s->info_body != NULL ? OS_OK : OS_ERR_NOMEM;
-    pthread_mutex_unlock(&s->info_mu);
+    *body = json_dumps(info, JSON_COMPACT);
+    rc = *body != NULL ? OS_OK : OS_ERR_NOMEM;
 out:
     json_decref(rec);
     json_decref(info);
+    return rc;
+}
+
+/* Publishes a signed /v1/info body (taken) and its record. */
+static void set_info(sl_seller *s, const os_record *r, char *body)
+{
+    pthread_mutex_lock(&s->info_mu);
+    free(s->info_body);
+    s->info_body = body;
+    if (r != &s->record)
+        memcpy(&s->record, r, sizeof(*r));
+    pthread_mutex_unlock(&s->info_mu);
+}
+
+/* Builds the record of the current offerings and the signed /v1/info body. */
+static os_err make_record(sl_seller *s)
+{
+    char *body = NULL;
+    os_err rc = sign_record(s, &s->record, &body, s->offerings, s->n_offerings);
+
+    if (rc == OS_OK)
+        set_info(s, &s->record, body);
     return rc;
 }
 
@@ -590,6 +666,8 @@ static os_err start_http(sl_seller *s)
         .stream_buffer = 256 * 1024 + 64,
         .max_connections = 1024,
         .per_ip_connections = per_ip,
+        .tls_cert_file = s->tls_cert,
+        .tls_key_file = s->tls_key,
     };
     os_err rc;
 
@@ -634,6 +712,7 @@ static os_err start_announcer(sl_seller *s)
             .load = load_cb,
             .load_ud = s,
             .log = s->log,
+            .ca_file = s->ca_file,
         };
         os_err rc = sl_announcer_new(&a, &ac);
         if (rc != OS_OK)
@@ -707,6 +786,87 @@ fail:
     return rc;
 }
 
+os_err sl_seller_reload(sl_seller *s, const sl_config *cfg)
+{
+    char err[ERRLEN];
+    os_offering *parsed = NULL;
+    offer_block *b = NULL, *old;
+    os_record *r = NULL;
+    char *body = NULL;
+    size_t n = 0;
+    os_err rc = OS_ERR_NOMEM;
+
+    if (s == NULL || cfg == NULL || !s->started)
+        return OS_ERR_INVALID;
+    if (cfg->offering.n > 0 && (parsed = calloc(cfg->offering.n, sizeof(*parsed))) == NULL)
+        goto fail;
+    for (size_t i = 0; i < cfg->offering.n; i++)
+        if ((rc = sl_offering_parse(&parsed[i], cfg->offering.items[i], err, sizeof(err))) !=
+            OS_OK) {
+            os_log_error(s->log, "offering: %s", err);
+            goto fail;
+        }
+    if ((rc = new_block(&b, &n, s, s->upstream_url, parsed, cfg->offering.n)) != OS_OK)
+        goto fail;
+    if (n == s->n_offerings && memcmp(b->items, s->offerings, n * sizeof(os_offering)) == 0) {
+        os_log_info(s->log, "offerings unchanged");
+        rc = OS_OK; /* no new record: the registries keep the one they have */
+        goto fail;
+    }
+    rc = OS_ERR_NOMEM;
+    if ((r = malloc(sizeof(*r))) == NULL)
+        goto fail;
+    if ((rc = sign_record(s, r, &body, b->items, n)) != OS_OK) {
+        os_log_error(s->log, "cannot sign the new record: %s", os_strerror(rc));
+        goto fail;
+    }
+    /* The announcer checks the record as a registry would: the last step that may refuse. */
+    if (s->announcer != NULL && (rc = sl_announcer_set_record(s->announcer, r)) != OS_OK) {
+        os_log_error(s->log, "the new record cannot be announced: %s", os_strerror(rc));
+        goto fail;
+    }
+    set_info(s, r, body);
+    body = NULL;
+
+    /* From here new requests are priced by the new block; see offer_block for the old ones. */
+    old = block_of(s->offerings);
+    b->older = old;
+    __atomic_store_n(&s->offerings, b->items, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->n_offerings, n, __ATOMIC_RELEASE);
+    /* A request takes a slot in busy before it looks its offering up and gives it back only once
+     * its job is booked, so with no slot taken after the new block is out, nothing can still hold
+     * an older one. Otherwise they wait for an idle moment at a later reload, or for the free. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (atomic_load(&s->busy) == 0) {
+        free_blocks(b->older);
+        b->older = NULL;
+    }
+    {
+        os_log_event ev;
+        if (os_log_begin(&ev, s->log, OS_LOG_INFO, "offerings reloaded")) {
+            os_log_kv(&ev, "offerings", "%zu", n);
+            os_log_kv(&ev, "announced", "%s", s->announcer != NULL ? "true" : "false");
+            os_log_end(&ev);
+        }
+    }
+    free(parsed);
+    free(r);
+    return OS_OK;
+fail: /* or unchanged */
+    free(parsed);
+    free(b);
+    free(r);
+    free(body);
+    return rc;
+}
+
+os_err sl_seller_reload_tls(sl_seller *s)
+{
+    if (s == NULL || s->http == NULL || !os_http_server_is_tls(s->http))
+        return OS_OK;
+    return os_http_server_reload_tls(s->http);
+}
+
 uint16_t sl_seller_port(const sl_seller *s)
 {
     return s->http != NULL ? os_http_server_port(s->http) : 0;
@@ -767,13 +927,16 @@ void sl_seller_free(sl_seller *s)
     for (size_t i = 0; i < s->n_registries; i++)
         free(s->registries[i]);
     free(s->registries);
-    free(s->offerings);
+    free_blocks(block_of(s->offerings));
     free(s->listen);
     free(s->admin_listen);
     free(s->data_dir);
     free(s->endpoint);
     free(s->rpc);
     free(s->upstream_url);
+    free(s->tls_cert);
+    free(s->tls_key);
+    free(s->ca_file);
     free(s->info_body);
     if (s->lock_fd >= 0)
         close(s->lock_fd);

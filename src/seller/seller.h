@@ -10,7 +10,7 @@
  * Lifecycle: sl_seller_new (keys loaded or created, seller.db opened, chain client made; no
  * network yet) -> sl_seller_start (listens, announces, starts the background work) ->
  * sl_seller_stop (stops accepting, drains requests in flight, stops the background work) ->
- * sl_seller_free. Needs os_init() first.
+ * sl_seller_free, with sl_seller_reload (new offerings) while it runs. Needs os_init() first.
  */
 #ifndef OPENSEED_SELLER_SELLER_H
 #define OPENSEED_SELLER_SELLER_H
@@ -43,6 +43,9 @@ typedef struct sl_options {
     const char *const *registries; /* where to announce; may be empty */
     size_t n_registries;
     const char *rpc; /* chain JSON-RPC URL */
+    /* both: the public listener serves HTTPS (os_http_config); re-read by sl_seller_reload_tls */
+    const char *tls_cert_file, *tls_key_file;
+    const char *ca_file; /* PEM CAs for HTTPS to registries instead of the system's; or NULL */
     uint64_t chain_id;
     uint8_t escrow[20];
     uint8_t usdc[20];
@@ -73,6 +76,22 @@ OS_WUR os_err sl_seller_new(sl_seller **out, const sl_config *cfg, const os_logg
 OS_WUR os_err sl_seller_new_opts(sl_seller **out, const sl_options *o, const os_logger *log);
 /* Binds the listeners, starts the built-in upstream, the channel work and the announcer. */
 OS_WUR os_err sl_seller_start(sl_seller *s);
+/*
+ * Applies the part of a freshly loaded configuration that can change while the seller serves
+ * (SIGHUP): its offerings (services, models, prices, limits). The record is re-signed, served on
+ * /v1/info, handed to the announcer (sent to the registries at once) and its prices are charged
+ * for every request admitted from then on; requests in flight finish at the price they were
+ * admitted at. cfg is borrowed for the call and must otherwise match the running configuration
+ * (os_node_serve checks that). Call from one thread at a time, between sl_seller_start and
+ * sl_seller_stop. On error (logged: an offering that does not parse, too many, a record the
+ * registries would refuse; OS_ERR_INVALID when not started) the running offerings stay.
+ */
+OS_WUR os_err sl_seller_reload(sl_seller *s, const sl_config *cfg);
+
+/* Re-reads the public listener's TLS certificate and key (os_http_server_reload_tls): new
+ * connections get the new pair, open ones are kept; on an error the old pair stays. OS_OK
+ * without TLS. */
+OS_WUR os_err sl_seller_reload_tls(sl_seller *s);
 uint16_t sl_seller_port(const sl_seller *s);
 uint16_t sl_seller_admin_port(const sl_seller *s);
 /* The node address (payTo, node_id). */

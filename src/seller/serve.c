@@ -203,13 +203,19 @@ static void refuse_402(sl_seller *s, os_http_response *res, const os_x402_requir
 static const os_offering *find_offering(const sl_seller *s, const char *service, unsigned api,
                                         bool *service_known)
 {
+    /* A reload publishes a new block (sl_seller_reload): every block has room for the most
+     * offerings a record holds, zeroed past its count, so a count and a pointer from two
+     * different blocks still read only valid memory. */
+    const os_offering *offs = __atomic_load_n(&s->offerings, __ATOMIC_ACQUIRE);
+    size_t n = __atomic_load_n(&s->n_offerings, __ATOMIC_ACQUIRE);
+
     *service_known = false;
-    for (size_t i = 0; i < s->n_offerings; i++)
-        for (size_t k = 0; k < s->offerings[i].n_services; k++)
-            if (strcmp(s->offerings[i].services[k], service) == 0) {
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < offs[i].n_services; k++)
+            if (strcmp(offs[i].services[k], service) == 0) {
                 *service_known = true;
-                if ((s->offerings[i].apis & api) != 0)
-                    return &s->offerings[i];
+                if ((offs[i].apis & api) != 0)
+                    return &offs[i];
             }
     return NULL;
 }

@@ -55,6 +55,9 @@ typedef struct netfix {
     char sel_hex[NF_MAX_SELLERS][OS_ADDRESS_STR_LEN];
     uint8_t sel_addr[NF_MAX_SELLERS][20];
     os_http_client *http;
+    /* Set before nf_registry / nf_seller when their extra flags make them serve HTTPS: their
+     * URLs (and so the seller's endpoint and the registry others are given) say https. */
+    bool reg_tls, sel_tls;
 } netfix;
 
 /* A free loopback TCP port (bound and released: the caller binds it soon after). 0 on failure. */
@@ -195,7 +198,8 @@ static inline int nf_registry(netfix *f, const char *const *extra, char *why, si
         return -1;
     }
     snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)r->port);
-    snprintf(r->url, sizeof(r->url), "http://127.0.0.1:%u", (unsigned)r->port);
+    snprintf(r->url, sizeof(r->url), "%s://127.0.0.1:%u", f->reg_tls ? "https" : "http",
+             (unsigned)r->port);
     const char *args[] = {"--listen",           listen,         "--data-dir", r->data_dir,
                           "--chain-id",         f->chain,       "--heartbeat-interval", "1s",
                           "--rescore-interval", "1s",           "--rate-limit", "0",
@@ -233,7 +237,8 @@ static inline int nf_seller(netfix *f, int i, const char *offering, const char *
     }
     snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)s->port);
     snprintf(admin, sizeof(admin), "127.0.0.1:%u", (unsigned)s->admin_port);
-    snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%u", (unsigned)s->port);
+    snprintf(s->url, sizeof(s->url), "%s://127.0.0.1:%u", f->sel_tls ? "https" : "http",
+             (unsigned)s->port);
     snprintf(s->admin_url, sizeof(s->admin_url), "http://127.0.0.1:%u", (unsigned)s->admin_port);
     const char *args[] = {"--listen",   listen,       "--admin-listen", admin,
                           "--data-dir", s->data_dir,  "--node-key",     key,

@@ -1,17 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The SQLite wrapper on real files in a fresh temporary directory: migration from nothing to N, a
- * no-op reopen, a failing migration that leaves neither tables nor version behind, a newer schema
- * refused, file modes 0600 (database and WAL) whatever the umask, the pragmas in force, the
- * statement cache (hits, reset and cleared bindings, reused buffers, growth, refusals), error
- * mapping, transactions, two connections to one file, and read-only opens.
+ * no-op reopen, failing migrations that leave neither tables nor version behind (all pending steps
+ * are one transaction: a database at version 1 with rows, upgraded through a broken third step,
+ * keeps its version, its rows and its exact bytes), migrations that try to commit on their own, the
+ * backup copy taken before an upgrade (name, mode, contents, when it is skipped, and a failed
+ * backup that stops the upgrade), processes migrating one file at once, a newer schema refused and
+ * left byte for byte as it was, file modes 0600 (database and WAL) whatever the umask, the pragmas
+ * in force, the statement cache (hits, reset and cleared bindings, reused buffers, growth,
+ * refusals), error mapping, transactions, two connections to one file, and read-only opens.
  */
 #include "testutil.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "openseed/db.h"
 
@@ -82,6 +92,29 @@ static int table_exists(const char *path, const char *name)
     return raw_int(path, sql);
 }
 
+/* SHA-256 of a whole file: a failed upgrade must leave the database byte for byte as it was. */
+static void file_hash(uint8_t out[crypto_hash_sha256_BYTES], const char *path)
+{
+    crypto_hash_sha256_state h;
+    uint8_t buf[4096];
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    assert_true(fd >= 0);
+    crypto_hash_sha256_init(&h);
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        crypto_hash_sha256_update(&h, buf, (unsigned long long)n);
+    assert_int_equal(n, 0);
+    close(fd);
+    crypto_hash_sha256_final(&h, out);
+}
+
+static int file_exists(const char *path)
+{
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
 static int query_int(os_db *db, const char *sql)
 {
     sqlite3_stmt *st = os_db_stmt(db, sql);
@@ -149,9 +182,10 @@ static void test_failing_migration_rolls_back(void **state)
     assert_null(db);
     assert_non_null(strstr(err, "migration 1"));
     assert_non_null(strstr(err, "nosuch"));
-    /* migration 0 committed on its own; migration 1 left nothing */
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
-    assert_int_equal(table_exists(f->path, "a"), 1);
+    assert_non_null(strstr(err, "unchanged at version 0"));
+    /* one transaction for both steps: migration 0 did not stay behind either */
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 0);
+    assert_int_equal(table_exists(f->path, "a"), 0);
     assert_int_equal(table_exists(f->path, "c"), 0);
     assert_int_equal(table_exists(f->path, "d"), 0);
     /* and the good program still opens it */
@@ -161,23 +195,301 @@ static void test_failing_migration_rolls_back(void **state)
     os_db_close(db);
 }
 
-static void test_newer_version_refused(void **state)
+/* Creates f->path at version 1 with three rows in a, closed (so checkpointed: no WAL left). */
+static void make_v1_with_rows(const fixture *f)
+{
+    os_db_options o = opts(mig3, 1);
+    char err[OS_DB_ERR_LEN], wal[160];
+    os_db *db = NULL;
+
+    assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_OK);
+    assert_int_equal(os_db_exec(db,
+                                "INSERT INTO a(name) VALUES ('r1'); INSERT INTO a(name) VALUES "
+                                "('r2'); INSERT INTO a(name) VALUES ('r3');",
+                                err, sizeof(err)),
+                     OS_OK);
+    os_db_close(db);
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    assert_false(file_exists(wal));
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+}
+
+/*
+ * The upgrade from version 1 through [m1, m2, m3-broken]: m2 applies, m3 fails, and the file is
+ * exactly what it was: version 1, its rows, no table from m2, the same bytes. The backup made
+ * before the attempt holds the same database.
+ */
+static void test_failed_upgrade_leaves_file(void **state)
+{
+    fixture *f = *state;
+    static const char *const broken[] = {
+        mig3[0],
+        mig3[1],
+        /* alters a table, then fails */
+        "ALTER TABLE a ADD COLUMN extra INTEGER NOT NULL DEFAULT 7;"
+        "UPDATE a SET extra = 8; INSERT INTO a(nosuchcolumn) VALUES (1);",
+    };
+    uint8_t before[crypto_hash_sha256_BYTES], after[crypto_hash_sha256_BYTES];
+    os_db_options o = opts(broken, 3);
+    char err[OS_DB_ERR_LEN], path[160];
+    os_db *db = NULL;
+
+    make_v1_with_rows(f);
+    file_hash(before, f->path);
+    assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_ERR_INVALID);
+    assert_null(db);
+    assert_non_null(strstr(err, "migration 2 to version 3 failed"));
+    assert_non_null(strstr(err, "nosuchcolumn"));
+    assert_non_null(strstr(err, "unchanged at version 1"));
+
+    /* the failed open closed its connection, checkpointing: no WAL holds anything back */
+    snprintf(path, sizeof(path), "%s-wal", f->path);
+    assert_false(file_exists(path));
+    file_hash(after, f->path);
+    assert_memory_equal(before, after, sizeof(before));
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM a"), 3);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM a WHERE name = 'seed'"), 0);
+    assert_int_equal(table_exists(f->path, "b"), 0);
+
+    /* the copy taken under the lock before the attempt is the same version-1 database */
+    snprintf(path, sizeof(path), "%s.pre-v1.bak", f->path);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM a"), 3);
+
+    /* a second attempt fails the same way and still changes nothing */
+    assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_ERR_INVALID);
+    file_hash(after, f->path);
+    assert_memory_equal(before, after, sizeof(before));
+
+    /* the fixed program upgrades it: every step applied once, rows kept */
+    o = opts(mig3, 3);
+    assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_OK);
+    assert_int_equal(os_db_version(db), 3);
+    assert_int_equal(query_int(db, "SELECT count(*) FROM a"), 4);
+    assert_int_equal(query_int(db, "SELECT sum(extra) FROM a"), 28);
+    os_db_close(db);
+}
+
+/* A migration cannot commit (or roll back) part of the upgrade on its own. */
+static void test_migration_cannot_end_transaction(void **state)
+{
+    fixture *f = *state;
+    static const char *const commits[] = {mig3[0], "CREATE TABLE early(x); COMMIT; BEGIN;",
+                                          "CREATE TABLE late(y);"};
+    static const char *const rolls[] = {mig3[0], "CREATE TABLE early(x); ROLLBACK;"};
+    os_db_options o = opts(commits, 3);
+    char err[OS_DB_ERR_LEN];
+    os_db *db = NULL;
+
+    assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_ERR_INVALID);
+    assert_null(db);
+    assert_non_null(strstr(err, "migration 1"));
+    assert_non_null(strstr(err, "ends the transaction"));
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 0);
+    assert_int_equal(table_exists(f->path, "a"), 0);
+    assert_int_equal(table_exists(f->path, "early"), 0);
+    assert_int_equal(table_exists(f->path, "late"), 0);
+
+    o = opts(rolls, 2);
+    assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_ERR_INVALID);
+    assert_non_null(strstr(err, "ends the transaction"));
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 0);
+    assert_int_equal(table_exists(f->path, "a"), 0);
+
+    /* a good list after the refusals: the connection was left usable and the hook removed */
+    o = opts(mig3, 3);
+    assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_OK);
+    assert_int_equal(os_db_begin(db), OS_OK);
+    assert_int_equal(os_db_exec(db, "INSERT INTO a(name) VALUES ('after')", err, sizeof(err)),
+                     OS_OK);
+    assert_int_equal(os_db_commit(db), OS_OK);
+    assert_int_equal(query_int(db, "SELECT count(*) FROM a"), 2);
+    os_db_close(db);
+}
+
+/* The copy made before upgrading a database that had a schema: when, where, what, which mode. */
+static void test_backup_before_upgrade(void **state)
+{
+    fixture *f = *state;
+    os_db_options o = opts(mig3, 1);
+    char err[OS_DB_ERR_LEN], bak[160], other[200];
+    struct stat sb;
+    os_db *db = NULL;
+    mode_t old;
+
+    /* a fresh file (version 0) has nothing to keep */
+    assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_OK);
+    assert_int_equal(os_db_exec(db, "INSERT INTO a(name) VALUES ('kept')", err, sizeof(err)),
+                     OS_OK);
+    os_db_close(db);
+    snprintf(bak, sizeof(bak), "%s.pre-v0.bak", f->path);
+    assert_false(file_exists(bak));
+
+    /* 1 -> 3: <path>.pre-v1.bak, 0600 under umask 0, at version 1 with the row */
+    o = opts(mig3, 3);
+    old = umask(0);
+    assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_OK);
+    umask(old);
+    assert_int_equal(os_db_version(db), 3);
+    snprintf(bak, sizeof(bak), "%s.pre-v1.bak", f->path);
+    assert_int_equal(lstat(bak, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    /* it is read while the upgraded database is still open: a separate, complete file */
+    assert_int_equal(raw_int(bak, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(bak, "SELECT count(*) FROM a WHERE name = 'kept'"), 1);
+    assert_int_equal(raw_int(bak, "SELECT count(*) FROM sqlite_master WHERE name = 'b'"), 0);
+    assert_int_equal(
+        raw_int(bak, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"),
+        1);
+    snprintf(other, sizeof(other), "%s.tmp", bak);
+    assert_false(file_exists(other));
+    os_db_close(db);
+
+    /* 3 -> 4 keeps the first copy and adds one of version 3 */
+    static const char *const mig4[] = {mig3[0], mig3[1], mig3[2],
+                                       "INSERT INTO a(name) VALUES ('four');"};
+    o = opts(mig4, 4);
+    assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_OK);
+    os_db_close(db);
+    snprintf(other, sizeof(other), "%s.pre-v3.bak", f->path);
+    assert_int_equal(raw_int(other, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(other, "SELECT count(*) FROM a WHERE name = 'four'"), 0);
+    assert_int_equal(raw_int(bak, "PRAGMA user_version"), 1);
+
+    /* reopening an up-to-date file makes no copy */
+    assert_int_equal(unlink(other), 0);
+    assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_OK);
+    os_db_close(db);
+    assert_false(file_exists(other));
+
+    /* no_backup skips it */
+    static const char *const mig5[] = {mig3[0], mig3[1], mig3[2], mig4[3],
+                                       "INSERT INTO a(name) VALUES ('five');"};
+    o = opts(mig5, 5);
+    o.no_backup = 1;
+    assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_OK);
+    os_db_close(db);
+    snprintf(other, sizeof(other), "%s.pre-v4.bak", f->path);
+    assert_false(file_exists(other));
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
+}
+
+/* When the copy cannot be stored, nothing is migrated and the open says why. */
+static void test_backup_failure_stops_upgrade(void **state)
+{
+    fixture *f = *state;
+    uint8_t before[crypto_hash_sha256_BYTES], after[crypto_hash_sha256_BYTES];
+    os_db_options o = opts(mig3, 3);
+    char err[OS_DB_ERR_LEN], bak[160], inner[200];
+    os_db *db = NULL;
+
+    make_v1_with_rows(f);
+    /* a non-empty directory where the copy must go: the rename over it fails, even for root */
+    snprintf(bak, sizeof(bak), "%s.pre-v1.bak", f->path);
+    assert_int_equal(mkdir(bak, 0700), 0);
+    snprintf(inner, sizeof(inner), "%s/x", bak);
+    FILE *fp = fopen(inner, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    file_hash(before, f->path);
+
+    assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_ERR_IO);
+    assert_null(db);
+    assert_non_null(strstr(err, "backup failed"));
+    assert_non_null(strstr(err, "unchanged"));
+    file_hash(after, f->path);
+    assert_memory_equal(before, after, sizeof(before));
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+    /* no temporary copy left behind */
+    snprintf(inner, sizeof(inner), "%s.tmp", bak);
+    assert_false(file_exists(inner));
+
+    /* with the obstacle gone the upgrade goes through */
+    snprintf(inner, sizeof(inner), "%s/x", bak);
+    assert_int_equal(unlink(inner), 0);
+    assert_int_equal(rmdir(bak), 0);
+    assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_OK);
+    assert_int_equal(os_db_version(db), 3);
+    os_db_close(db);
+    assert_int_equal(raw_int(bak, "SELECT count(*) FROM a"), 3);
+}
+
+#define RACERS 4
+
+/*
+ * RACERS processes released at once upgrade one version-1 file: every one opens it at version 3,
+ * and each step ran exactly once (a second run of migration 1 would fail on its CREATE TABLE and
+ * add a second 'seed' row).
+ */
+static void test_concurrent_migrators(void **state)
 {
     fixture *f = *state;
     os_db_options o = opts(mig3, 3);
-    char err[OS_DB_ERR_LEN];
+    pid_t pids[RACERS];
+    int gate[2];
+
+    make_v1_with_rows(f);
+    assert_int_equal(pipe(gate), 0);
+    for (int i = 0; i < RACERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            char err[OS_DB_ERR_LEN], c;
+            os_db *db = NULL;
+            int ok;
+            close(gate[1]);
+            /* returns 0 (EOF) when the parent closes its end: all start together */
+            while (read(gate[0], &c, 1) < 0 && errno == EINTR)
+                ;
+            o.busy_timeout_ms = 20000;
+            ok = os_db_open(&db, f->path, &o, err, sizeof(err)) == OS_OK && os_db_version(db) == 3;
+            if (!ok)
+                fprintf(stderr, "racer %d: %s\n", i, err);
+            os_db_close(db);
+            _exit(ok ? 0 : 1);
+        }
+    }
+    close(gate[0]);
+    close(gate[1]);
+    for (int i = 0; i < RACERS; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM a WHERE name = 'seed'"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM a"), 4);
+    assert_int_equal(raw_int(f->path, "SELECT sum(extra) FROM a"), 28);
+    assert_int_equal(table_exists(f->path, "b"), 1);
+}
+
+static void test_newer_version_refused(void **state)
+{
+    fixture *f = *state;
+    uint8_t before[crypto_hash_sha256_BYTES], after[crypto_hash_sha256_BYTES];
+    os_db_options o = opts(mig3, 3);
+    char err[OS_DB_ERR_LEN], bak[160];
     os_db *db = NULL;
 
     assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_OK);
     os_db_close(db);
+    file_hash(before, f->path);
     o = opts(mig3, 2);
     db = NULL;
     assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_ERR_UNSUPPORTED);
     assert_null(db);
-    assert_non_null(strstr(err, "newer"));
+    assert_non_null(strstr(err, "version 3 is newer than this program's 2"));
     o = opts(NULL, 0);
     assert_int_equal(os_db_open(&db, f->path, &o, err, sizeof(err)), OS_ERR_UNSUPPORTED);
     assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+    /* refused, not touched: no migration, no copy, the same bytes */
+    file_hash(after, f->path);
+    assert_memory_equal(before, after, sizeof(before));
+    snprintf(bak, sizeof(bak), "%s.pre-v3.bak", f->path);
+    assert_false(file_exists(bak));
 }
 
 /* 0600 from creation, even under umask 0, and SQLite's WAL and shm files follow the database. */
@@ -500,6 +812,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fresh_migrates_to_n, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_is_noop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_migration_rolls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_upgrade_leaves_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_cannot_end_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_before_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_failure_stops_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_migrators, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_mode_0600, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pragmas, setup, teardown),
