@@ -6,10 +6,13 @@
  * only ever created, never replaced, with mode 0600; passwords come from 0600 files, never from
  * the command line; nothing secret is printed, only addresses.
  */
+#include <errno.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -22,7 +25,7 @@
 #define KEYS_DEFAULT_LOG2_N "17"
 
 typedef struct keys_opts {
-    char *out, *key, *from, *password_file, *new_password_file;
+    char *out, *key, *from, *password_file, *new_password_file, *owner;
     bool keystore, json;
     uint64_t scrypt_log2n;
 } keys_opts;
@@ -44,6 +47,12 @@ typedef struct keys_opts {
         .dflt = KEYS_DEFAULT_LOG2_N, .min = OS_KEYSTORE_MIN_LOG2_N, .max = OS_KEYSTORE_MAX_LOG2_N, \
         .meta = "N", .help = "scrypt cost 2^N of a keystore written"                               \
     }
+#define E_OWNER                                                                                    \
+    {                                                                                              \
+        .name = "owner", .type = OS_CFG_STRING, .offset = offsetof(keys_opts, owner),              \
+        .meta = "USER", .help = "give the file to this user and their group (root only), e.g. the "  \
+                                "openseed service user"                                            \
+    }
 #define E_PASSWORD(h)                                                                              \
     {                                                                                              \
         .name = "password_file", .type = OS_CFG_PATH, .flags = OS_CFG_SECRET_PATH,                 \
@@ -60,6 +69,7 @@ static const os_cfg_entry new_entries[] = {
     E_KEYSTORE,
     E_PASSWORD("one-line password file (0600) for --keystore"),
     E_LOG2N,
+    E_OWNER,
     E_JSON,
 };
 static const os_cfg_entry show_entries[] = {
@@ -94,6 +104,7 @@ static const os_cfg_entry import_entries[] = {
      .meta = "FILE",
      .help = "password file for the keystore written, when not --password-file's"},
     E_LOG2N,
+    E_OWNER,
     E_JSON,
 };
 static const os_cfg_entry export_entries[] = {
@@ -116,6 +127,7 @@ static const os_cfg_entry export_entries[] = {
      .help = "write a v3 keystore (the only export format)"},
     E_PASSWORD("the new keystore's password file (0600)"),
     E_LOG2N,
+    E_OWNER,
     E_JSON,
 };
 
@@ -127,7 +139,8 @@ static const os_cfg_entry export_entries[] = {
 
 static const os_cfg_program new_prog =
     PROG("new", "Creates a new secp256k1 key in FILE and prints its Ethereum address.",
-         "openseed keys new --out FILE [--keystore --password-file F] [--json]", new_entries);
+         "openseed keys new --out FILE [--keystore --password-file F] [--owner USER] [--json]",
+         new_entries);
 static const os_cfg_program show_prog =
     PROG("show", "Prints the Ethereum address of a key file or keystore.",
          "openseed keys show --key FILE [--password-file F] [--json]", show_entries);
@@ -163,9 +176,32 @@ static int report(const keys_opts *o, const char *file, const uint8_t priv[32], 
     return CL_EXIT_OK;
 }
 
-/* Writes priv to path as a raw key file or, with a password, a keystore. */
+/* Gives the new file path to user (and the user's group), keeping its mode 0600: a key for a
+ * service made by root. On failure the file is removed, so no key is left with the wrong owner. */
+static int hand_over(const char *cmd, const char *path, const char *user)
+{
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    int e = getpwnam_r(user, &pw, buf, sizeof(buf), &found);
+
+    if (found == NULL) {
+        unlink(path);
+        return cl_fail(cmd, "no user %s%s%s (%s removed)", user, e != 0 ? ": " : "",
+                       e != 0 ? strerror(e) : "", path);
+    }
+    if (chown(path, found->pw_uid, found->pw_gid) != 0) {
+        e = errno;
+        unlink(path);
+        return cl_fail(cmd, "cannot give %s to %s: %s%s (removed)", path, user, strerror(e),
+                       e == EPERM ? "; only root can" : "");
+    }
+    return CL_EXIT_OK;
+}
+
+/* Writes priv to path as a raw key file or, with a password, a keystore; owner (or NULL) then
+ * gets it. */
 static int write_key(const char *cmd, const char *path, const uint8_t priv[32], const char *pw,
-                     size_t pw_len, unsigned log2n)
+                     size_t pw_len, unsigned log2n, const char *owner)
 {
     char err[512], *json = NULL;
     os_err rc;
@@ -173,13 +209,15 @@ static int write_key(const char *cmd, const char *path, const uint8_t priv[32], 
     if (pw == NULL) {
         if (os_keyfile_write_secp(path, priv, err, sizeof(err)) != OS_OK)
             return cl_fail(cmd, "%s", err);
-        return CL_EXIT_OK;
+    } else {
+        if (os_keystore_encrypt(&json, priv, pw, pw_len, log2n, err, sizeof(err)) != OS_OK)
+            return cl_fail(cmd, "%s", err);
+        rc = os_keyfile_write_text(path, json, err, sizeof(err));
+        free(json);
+        if (rc != OS_OK)
+            return cl_fail(cmd, "%s", err);
     }
-    if (os_keystore_encrypt(&json, priv, pw, pw_len, log2n, err, sizeof(err)) != OS_OK)
-        return cl_fail(cmd, "%s", err);
-    rc = os_keyfile_write_text(path, json, err, sizeof(err));
-    free(json);
-    return rc == OS_OK ? CL_EXIT_OK : cl_fail(cmd, "%s", err);
+    return owner != NULL ? hand_over(cmd, path, owner) : CL_EXIT_OK;
 }
 
 static int keys_new(const keys_opts *o)
@@ -199,8 +237,8 @@ static int keys_new(const keys_opts *o)
         st = CL_EXIT_FAIL;
     else if (os_secp_keygen(priv) != OS_OK)
         st = cl_fail("keys new", "cannot generate a key");
-    else if ((st = write_key("keys new", o->out, priv, pw, pw_len, (unsigned)o->scrypt_log2n)) ==
-             CL_EXIT_OK)
+    else if ((st = write_key("keys new", o->out, priv, pw, pw_len, (unsigned)o->scrypt_log2n,
+                             o->owner)) == CL_EXIT_OK)
         st = report(o, o->out, priv, o->keystore);
     cl_password_free(pw);
     sodium_free(priv);
@@ -261,7 +299,7 @@ static int keys_copy(const char *cmd, const os_cfg_program *prog, const keys_opt
         wpw_len = npw != NULL ? npw_len : pw_len;
     }
     if (st == CL_EXIT_OK)
-        st = write_key(cmd, o->out, priv, wpw, wpw_len, (unsigned)o->scrypt_log2n);
+        st = write_key(cmd, o->out, priv, wpw, wpw_len, (unsigned)o->scrypt_log2n, o->owner);
     if (st == CL_EXIT_OK)
         st = report(o, o->out, priv, o->keystore);
     cl_password_free(pw);

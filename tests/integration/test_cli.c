@@ -10,6 +10,9 @@
 #define _GNU_SOURCE 1 /* nftw's FTW_DEPTH / FTW_PHYS */
 #include "testutil.h"
 
+#include <pwd.h>
+#include <sys/stat.h>
+
 #include "run_prog.h"
 #include "registry_client.h"
 
@@ -187,6 +190,41 @@ static void test_keys_new_show(void **state)
     line1(shown, sizeof(shown), r.out);
     assert_string_equal(shown, vector_addr);
     result_free(&r);
+}
+
+/* keys new --owner: the key goes to a service user with mode 0600, or is not left at all. As
+ * root (the test suite runs as root on CI) it is handed to "nobody"; otherwise the chown is
+ * refused and the file removed. An unknown user never leaves a file. */
+static void test_keys_owner(void **state)
+{
+    char p[512];
+    struct stat sb;
+    struct passwd *nobody = getpwnam("nobody");
+    (void)state;
+
+    assert_non_null(nobody);
+    path_of(p, sizeof(p), "svc.key");
+    if (geteuid() == 0) {
+        result r = os_run(0, (const char *const[]){"keys", "new", "--out", p, "--owner", "nobody",
+                                                    NULL});
+        result_free(&r);
+        assert_int_equal(stat(p, &sb), 0);
+        assert_int_equal(sb.st_uid, nobody->pw_uid);
+        assert_int_equal(sb.st_gid, nobody->pw_gid);
+        assert_int_equal(sb.st_mode & 07777, 0600);
+    } else {
+        result r = os_run(1, (const char *const[]){"keys", "new", "--out", p, "--owner", "nobody",
+                                                    NULL});
+        assert_non_null(strstr(r.err, "only root can"));
+        result_free(&r);
+        assert_int_equal(stat(p, &sb), -1);
+    }
+    path_of(p, sizeof(p), "ghost.key");
+    result r = os_run(1, (const char *const[]){"keys", "new", "--out", p, "--owner",
+                                                "no-such-user-openseed", NULL});
+    assert_non_null(strstr(r.err, "no user no-such-user-openseed"));
+    result_free(&r);
+    assert_int_equal(stat(p, &sb), -1);
 }
 
 static void test_keys_keystore_round_trip(void **state)
@@ -451,6 +489,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys_new_show),
+        cmocka_unit_test(test_keys_owner),
         cmocka_unit_test(test_keys_keystore_round_trip),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_registry_and_peers),
