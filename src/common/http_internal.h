@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+
 #include "openseed/http.h"
 
 struct MHD_Connection;
@@ -81,5 +84,27 @@ void os_http_stream_abandon(os_http_stream *st);
 /* The MHD response that sends st on mc; it takes over the server's reference (also when this
  * fails and returns NULL). */
 struct MHD_Response *os_http_stream_response(os_http_stream *st, struct MHD_Connection *mc);
+
+/* ---- a TLS server's certificate and key (http_tls.c) ---- */
+
+typedef struct os_http_tls os_http_tls;           /* the two paths and the current pair */
+typedef struct os_http_tls_pair os_http_tls_pair; /* a loaded pair, refcounted */
+
+/* A store for these PEM files (paths copied); nothing is loaded yet. */
+OS_WUR os_err os_http_tls_new(os_http_tls **out, const char *cert_path, const char *key_path);
+/* Drops the store's reference to its pair (freed once no connection holds it). NULL-safe. */
+void os_http_tls_free(os_http_tls *t);
+/* Loads both files and makes them the pair new handshakes get, logging the outcome for listen
+ * (an expired or not yet valid certificate is served with a warning). On failure the pair in use
+ * stays: OS_ERR_NOTFOUND/IO (a file missing or unreadable), INVALID (a key others can read or a
+ * symlink, not PEM, an encrypted key, a key not the certificate's, an unsorted chain), TOOBIG. */
+OS_WUR os_err os_http_tls_install(os_http_tls *t, const os_logger *log, const char *listen,
+                                  bool reload);
+/* For a handshake: a reference to the current pair replaces *held (whose reference is dropped)
+ * and its chain and key are given to GnuTLS. OS_ERR_NOTFOUND before any pair was loaded. */
+OS_WUR os_err os_http_tls_take(os_http_tls *t, os_http_tls_pair **held, gnutls_pcert_st **pcert,
+                               unsigned *n, gnutls_privkey_t *key);
+/* Drops a connection's reference (p may be NULL). */
+void os_http_tls_release(os_http_tls *t, os_http_tls_pair *p);
 
 #endif

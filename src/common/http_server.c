@@ -22,17 +22,13 @@
  * not be stopped with a connection suspended.
  *
  * TLS: libmicrohttpd's own (GnuTLS), with the certificate chosen per handshake by tls_pick_cert
- * rather than fixed at start, so os_http_server_reload_tls can swap it while serving. A loaded
- * pair is a refcounted tls_creds: the server holds the current one, and each connection takes a
- * reference when its handshake picks it and drops it when the connection closes (GnuTLS keeps
- * pointing at the certificate and key for the session's life without owning them), so a reload
- * never frees a pair a connection still uses.
+ * rather than fixed at start, so os_http_server_reload_tls can swap it while serving; the pairs
+ * and their references are http_tls.c's.
  */
 #include "http_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -44,19 +40,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <microhttpd.h>
 
 #include "openseed/config.h"
-#include "openseed/ct.h"
-#include "openseed/hex.h"
-#include "openseed/keyfile.h"
 #include "openseed/ratelimit.h"
 
 #define DEFAULT_THREADS 2u
@@ -79,28 +69,14 @@
 #define LISTEN_BACKLOG 1024
 /* TLS 1.2 and 1.3 only, GnuTLS's default suites within them (checked with GnuTLS 3.7.9). */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
-#define TLS_CHAIN_MAX 16u
-#define TLS_CERT_FILE_MAX ((size_t)1 << 20)
-#define TLS_KEY_FILE_MAX ((size_t)64 << 10)
 #define TLS_PATH_MAX 4096
-#define TLS_WHY_LEN 512
-#define TLS_DESC_LEN 160
 
 static const char FALLBACK_500[] =
     "{\"error\":{\"message\":\"internal server error\",\"type\":\"server_error\",\"code\":null}}";
 
-/* A loaded certificate chain and its key; see the top of the file for the references. */
-typedef struct tls_creds {
-    unsigned refs; /* under the server's tls_mu */
-    gnutls_pcert_st certs[TLS_CHAIN_MAX];
-    unsigned n_certs;
-    gnutls_privkey_t key;
-    char desc[TLS_DESC_LEN]; /* "sha256=… not_after=…", for logs */
-} tls_creds;
-
 typedef struct conn {
     struct os_http_server *srv;
-    tls_creds *tls;         /* the pair this connection's handshake picked; a reference */
+    os_http_tls_pair *tls;  /* the pair this connection's handshake picked; a reference */
     char client[ADDR_TEXT]; /* os_http_req_client */
     char rl_key[ADDR_TEXT]; /* rate-limit key: the address, or an IPv6 /64 */
     /* per request */
@@ -148,10 +124,7 @@ struct os_http_server {
     atomic_bool started_ok; /* MHD log lines before this are start-up errors worth a warning */
     os_metric *m_requests, *m_duration, *m_in_flight, *m_limited;
     http_streams streams;
-    /* TLS; both paths NULL without it */
-    char *tls_cert_path, *tls_key_path;
-    pthread_mutex_t tls_mu; /* guards tls_cur and every tls_creds' refs */
-    tls_creds *tls_cur;     /* what new handshakes get; the server's reference */
+    os_http_tls *tls; /* the certificate and key (http_tls.c); NULL without TLS */
 };
 
 /* ---- small helpers ---- */
@@ -235,258 +208,6 @@ static void format_client(conn *c, const struct sockaddr *sa)
 
 /* ---- TLS ---- */
 
-static void creds_free(tls_creds *cr)
-{
-    if (cr == NULL)
-        return;
-    for (unsigned i = 0; i < cr->n_certs; i++)
-        gnutls_pcert_deinit(&cr->certs[i]);
-    if (cr->key != NULL)
-        gnutls_privkey_deinit(cr->key);
-    free(cr);
-}
-
-/* Drops a reference under s->tls_mu; the pair to free once the lock is released, or NULL. */
-static tls_creds *creds_unref_locked(tls_creds *cr)
-{
-    if (cr == NULL || --cr->refs > 0)
-        return NULL;
-    return cr;
-}
-
-static void creds_release(os_http_server *s, tls_creds *cr)
-{
-    if (cr == NULL)
-        return;
-    pthread_mutex_lock(&s->tls_mu);
-    cr = creds_unref_locked(cr);
-    pthread_mutex_unlock(&s->tls_mu);
-    creds_free(cr);
-}
-
-/* The certificate file into a NUL-terminated malloc'd buffer. It is public, so any mode will do
- * and a symbolic link is followed (certbot's live/ names are links). */
-static os_err read_cert_file(char **out, size_t *len, const char *path, char *why, size_t whycap)
-{
-    struct stat sb;
-    char *buf = NULL;
-    size_t n = 0;
-    os_err rc = OS_OK;
-    int fd, e;
-
-    *out = NULL;
-    *len = 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        e = errno;
-        return os_errf(why, whycap, e == ENOENT ? OS_ERR_NOTFOUND : OS_ERR_IO,
-                       "cannot open certificate file %s: %s", path, strerror(e));
-    }
-    if (fstat(fd, &sb) != 0) {
-        rc = os_errf(why, whycap, OS_ERR_IO, "cannot stat certificate file %s: %s", path,
-                     strerror(errno));
-    } else if (!S_ISREG(sb.st_mode)) {
-        rc =
-            os_errf(why, whycap, OS_ERR_INVALID, "certificate file %s is not a regular file", path);
-    } else if ((uint64_t)sb.st_size >= TLS_CERT_FILE_MAX) {
-        rc = os_errf(why, whycap, OS_ERR_TOOBIG, "certificate file %s is larger than %zu bytes",
-                     path, TLS_CERT_FILE_MAX - 1);
-    } else if ((buf = malloc(TLS_CERT_FILE_MAX)) == NULL) {
-        rc = os_errf(why, whycap, OS_ERR_NOMEM, "out of memory reading %s", path);
-    }
-    while (rc == OS_OK && n < TLS_CERT_FILE_MAX - 1) {
-        ssize_t got = read(fd, buf + n, TLS_CERT_FILE_MAX - 1 - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            rc = os_errf(why, whycap, OS_ERR_IO, "cannot read certificate file %s: %s", path,
-                         strerror(errno));
-        else if (got == 0)
-            break;
-        else
-            n += (size_t)got;
-    }
-    if (rc == OS_OK && n >= TLS_CERT_FILE_MAX - 1)
-        rc = os_errf(why, whycap, OS_ERR_TOOBIG, "certificate file %s is larger than %zu bytes",
-                     path, TLS_CERT_FILE_MAX - 2);
-    close(fd);
-    if (rc != OS_OK) {
-        free(buf);
-        return rc;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return OS_OK;
-}
-
-/* GnuTLS would only notice a key that is not the certificate's when a client fails to verify the
- * handshake signature; compare their public keys now instead. */
-static os_err check_pair(const tls_creds *cr, const char *cert_path, const char *key_path,
-                         char *why, size_t whycap)
-{
-    unsigned char a[64], b[64];
-    size_t alen = sizeof(a), blen = sizeof(b);
-    gnutls_pubkey_t pk = NULL;
-    int r;
-
-    if (gnutls_pubkey_init(&pk) < 0)
-        return os_errf(why, whycap, OS_ERR_NOMEM, "out of memory checking %s", key_path);
-    r = gnutls_pubkey_import_privkey(pk, cr->key, 0, 0);
-    if (r >= 0)
-        r = gnutls_pubkey_get_key_id(pk, GNUTLS_KEYID_USE_SHA256, a, &alen);
-    if (r >= 0)
-        r = gnutls_pubkey_get_key_id(cr->certs[0].pubkey, GNUTLS_KEYID_USE_SHA256, b, &blen);
-    gnutls_pubkey_deinit(pk);
-    if (r < 0)
-        return os_errf(why, whycap, OS_ERR_INVALID,
-                       "cannot compare the key in %s with the certificate in %s: %s", key_path,
-                       cert_path, gnutls_strerror(r));
-    /* key identifiers are public: no need for a constant-time comparison */
-    if (alen != blen || memcmp(a, b, alen) != 0)
-        return os_errf(why, whycap, OS_ERR_INVALID,
-                       "the key in %s does not match the certificate in %s (the file's first "
-                       "certificate must be the key's)",
-                       key_path, cert_path);
-    return OS_OK;
-}
-
-/* The leaf's SHA-256 fingerprint and validity, for the logs. */
-static void describe(tls_creds *cr, time_t *not_before, time_t *not_after)
-{
-    gnutls_x509_crt_t crt;
-    unsigned char fp[32];
-    size_t fplen = sizeof(fp);
-    char hex[2 * sizeof(fp) + 1] = "?", when[32] = "?";
-    struct tm tm;
-
-    *not_before = *not_after = (time_t)-1;
-    if (gnutls_x509_crt_init(&crt) < 0)
-        return;
-    if (gnutls_x509_crt_import(crt, &cr->certs[0].cert, GNUTLS_X509_FMT_DER) >= 0) {
-        if (gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA256, fp, &fplen) < 0 ||
-            fplen != sizeof(fp) || os_hex_encode(hex, sizeof(hex), fp, sizeof(fp), 0) != OS_OK)
-            snprintf(hex, sizeof(hex), "?");
-        *not_before = gnutls_x509_crt_get_activation_time(crt);
-        *not_after = gnutls_x509_crt_get_expiration_time(crt);
-        if (*not_after != (time_t)-1 && gmtime_r(not_after, &tm) != NULL)
-            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    }
-    gnutls_x509_crt_deinit(crt);
-    snprintf(cr->desc, sizeof(cr->desc), "sha256=%s not_after=%s", hex, when);
-}
-
-/* Reads and checks a certificate chain and its key into a new pair holding one reference. */
-static os_err tls_load(tls_creds **out, time_t *not_before, time_t *not_after,
-                       const char *cert_path, const char *key_path, char *why, size_t whycap)
-{
-    tls_creds *cr = NULL;
-    char *cbuf = NULL, *kbuf = NULL;
-    size_t clen = 0, klen = 0;
-    unsigned n = TLS_CHAIN_MAX;
-    gnutls_datum_t d;
-    os_err rc;
-    int r;
-
-    *out = NULL;
-    if ((rc = read_cert_file(&cbuf, &clen, cert_path, why, whycap)) != OS_OK)
-        return rc;
-    cr = calloc(1, sizeof(*cr));
-    kbuf = malloc(TLS_KEY_FILE_MAX);
-    if (cr == NULL || kbuf == NULL) {
-        rc = os_errf(why, whycap, OS_ERR_NOMEM, "out of memory loading %s", cert_path);
-        goto done;
-    }
-    /* the same checks as every other key file of ours: owner-only, no symbolic link */
-    if ((rc = os_keyfile_read_private(kbuf, TLS_KEY_FILE_MAX, &klen, key_path, why, whycap)) !=
-        OS_OK)
-        goto done;
-    d.data = (unsigned char *)cbuf;
-    d.size = (unsigned)clen;
-    r = gnutls_pcert_list_import_x509_raw(cr->certs, &n, &d, GNUTLS_X509_FMT_PEM,
-                                          GNUTLS_X509_CRT_LIST_FAIL_IF_UNSORTED);
-    if (r == GNUTLS_E_SHORT_MEMORY_BUFFER) {
-        rc = os_errf(why, whycap, OS_ERR_TOOBIG, "%s holds more than %u certificates", cert_path,
-                     TLS_CHAIN_MAX);
-        goto done;
-    }
-    if (r < 0 || n == 0) {
-        rc = os_errf(why, whycap, OS_ERR_INVALID,
-                     "%s does not hold PEM certificates (the server's first, then its issuers): %s",
-                     cert_path, r < 0 ? gnutls_strerror(r) : "none found");
-        goto done;
-    }
-    cr->n_certs = n;
-    if (gnutls_privkey_init(&cr->key) < 0) {
-        rc = os_errf(why, whycap, OS_ERR_NOMEM, "out of memory loading %s", key_path);
-        goto done;
-    }
-    d.data = (unsigned char *)kbuf;
-    d.size = (unsigned)klen;
-    /* gnutls_strerror is static text: the reason never quotes the key */
-    r = gnutls_privkey_import_x509_raw(cr->key, &d, GNUTLS_X509_FMT_PEM, NULL, 0);
-    if (r < 0) {
-        rc = os_errf(why, whycap, OS_ERR_INVALID,
-                     "%s does not hold an unencrypted PEM private key: %s", key_path,
-                     gnutls_strerror(r));
-        goto done;
-    }
-    if ((rc = check_pair(cr, cert_path, key_path, why, whycap)) != OS_OK)
-        goto done;
-    describe(cr, not_before, not_after);
-    cr->refs = 1;
-done:
-    if (kbuf != NULL) {
-        os_wipe(kbuf, TLS_KEY_FILE_MAX);
-        free(kbuf);
-    }
-    free(cbuf);
-    if (rc != OS_OK) {
-        creds_free(cr);
-        return rc;
-    }
-    *out = cr;
-    return OS_OK;
-}
-
-/* Loads the files and makes them the pair new handshakes get; logs the outcome either way. */
-static os_err tls_install(os_http_server *s, bool reload)
-{
-    char why[TLS_WHY_LEN];
-    time_t nb = (time_t)-1, na = (time_t)-1, now = time(NULL);
-    tls_creds *cr, *old;
-    bool had;
-    os_err rc;
-
-    rc = tls_load(&cr, &nb, &na, s->tls_cert_path, s->tls_key_path, why, sizeof(why));
-    pthread_mutex_lock(&s->tls_mu);
-    had = s->tls_cur != NULL;
-    old = NULL;
-    if (rc == OS_OK) {
-        old = creds_unref_locked(s->tls_cur);
-        s->tls_cur = cr;
-    }
-    pthread_mutex_unlock(&s->tls_mu);
-    creds_free(old);
-    if (rc != OS_OK) {
-        if (reload && had)
-            os_log_error(s->log,
-                         "TLS reload for %s failed; still serving the previous certificate: %s",
-                         s->listen, why);
-        else
-            os_log_error(s->log, "cannot load the TLS certificate for %s: %s", s->listen, why);
-        return rc;
-    }
-    os_log_info(s->log, "TLS certificate for %s %s: %s", s->listen, reload ? "reloaded" : "loaded",
-                cr->desc);
-    if (na != (time_t)-1 && na < now)
-        os_log_warn(s->log, "the TLS certificate for %s has expired (%s)", s->listen, cr->desc);
-    else if (nb != (time_t)-1 && nb > now)
-        os_log_warn(s->log, "the TLS certificate for %s is not valid yet (%s)", s->listen,
-                    cr->desc);
-    return OS_OK;
-}
-
 /*
  * GnuTLS's certificate callback (MHD_OPTION_HTTPS_CERT_CALLBACK), on the connection's server
  * thread during its handshake: the current pair, with a reference for the connection. GnuTLS
@@ -500,8 +221,6 @@ static int tls_pick_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_
 {
     struct MHD_Connection *mc = gnutls_session_get_ptr(session);
     const union MHD_ConnectionInfo *ci;
-    tls_creds *cr, *old;
-    os_http_server *s;
     conn *c;
 
     (void)req_ca_dn;
@@ -516,23 +235,8 @@ static int tls_pick_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_
     ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     if (ci == NULL || (c = ci->socket_context) == NULL)
         return -1; /* its allocation failed: fail the handshake, the connection closes */
-    s = c->srv;
-    pthread_mutex_lock(&s->tls_mu);
-    cr = s->tls_cur;
-    if (cr == NULL) {
-        pthread_mutex_unlock(&s->tls_mu);
-        return -1;
-    }
-    cr->refs++;
     /* a second handshake on one session replaces the selection GnuTLS holds */
-    old = creds_unref_locked(c->tls);
-    c->tls = cr;
-    pthread_mutex_unlock(&s->tls_mu);
-    creds_free(old);
-    *pcert = cr->certs;
-    *pcert_length = cr->n_certs;
-    *pkey = cr->key;
-    return 0;
+    return os_http_tls_take(c->srv->tls, &c->tls, pcert, pcert_length, pkey) == OS_OK ? 0 : -1;
 }
 
 /* ---- request life ---- */
@@ -835,7 +539,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
     *socket_context = NULL;
     end_request(s, c); /* normally done already by on_completed */
     /* the connection is closed: its TLS session has no handshake left to use the pair in */
-    creds_release(s, c->tls);
+    os_http_tls_release(s->tls, c->tls);
     os_http_res_reset(&c->res);
     free(c->body);
     free(c->res.body);
@@ -958,15 +662,8 @@ os_err os_http_server_new(os_http_server **out, const os_http_config *cfg,
         free(s);
         return OS_ERR_NOMEM;
     }
-    if (pthread_mutex_init(&s->tls_mu, NULL) != 0) {
-        pthread_mutex_destroy(&s->mu);
-        free(s->ri);
-        free(s);
-        return OS_ERR_NOMEM;
-    }
     if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
         pthread_cond_init(&s->cv, &ca) != 0) {
-        pthread_mutex_destroy(&s->tls_mu);
         pthread_mutex_destroy(&s->mu);
         free(s->ri);
         free(s);
@@ -977,19 +674,15 @@ os_err os_http_server_new(os_http_server **out, const os_http_config *cfg,
                              cfg->stream_buffer ? cfg->stream_buffer : DEFAULT_STREAM_BUF) !=
         OS_OK) {
         pthread_cond_destroy(&s->cv);
-        pthread_mutex_destroy(&s->tls_mu);
         pthread_mutex_destroy(&s->mu);
         free(s->ri);
         free(s);
         return OS_ERR_NOMEM;
     }
-    if (cfg->tls_cert_file != NULL) {
-        s->tls_cert_path = strdup(cfg->tls_cert_file);
-        s->tls_key_path = strdup(cfg->tls_key_file);
-        if (s->tls_cert_path == NULL || s->tls_key_path == NULL) {
-            os_http_server_free(s);
-            return OS_ERR_NOMEM;
-        }
+    if (cfg->tls_cert_file != NULL &&
+        (err = os_http_tls_new(&s->tls, cfg->tls_cert_file, cfg->tls_key_file)) != OS_OK) {
+        os_http_server_free(s);
+        return err;
     }
     if (cfg->rate_per_s > 0) {
         err = os_ratelimit_new(&s->rl, cfg->rate_per_s,
@@ -1078,8 +771,8 @@ os_err os_http_server_start(os_http_server *s)
 
     if (s == NULL || s->d != NULL)
         return OS_ERR_INVALID;
-    if (s->tls_cert_path != NULL) {
-        os_err rc = tls_install(s, false);
+    if (s->tls != NULL) {
+        os_err rc = os_http_tls_install(s->tls, s->log, s->listen, false);
         if (rc != OS_OK)
             return rc;
     }
@@ -1112,7 +805,7 @@ os_err os_http_server_start(os_http_server *s)
     flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
             MHD_USE_ERROR_LOG | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
     /* the logger goes first so that MHD reports problems with the other options through it */
-    if (s->tls_cert_path != NULL)
+    if (s->tls != NULL)
         s->d =
             MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, on_access, s,
                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_HTTPS_PRIORITIES,
@@ -1140,7 +833,7 @@ os_err os_http_server_start(os_http_server *s)
         s->port = 0;
         return OS_ERR_NOMEM;
     }
-    if (s->tls_cert_path != NULL)
+    if (s->tls != NULL)
         os_log_info(s->log, "https server listening on %s (port %u, %u threads, TLS 1.2 and 1.3)",
                     s->listen, (unsigned)s->port, s->threads);
     else
@@ -1153,14 +846,14 @@ os_err os_http_server_reload_tls(os_http_server *s)
 {
     if (s == NULL)
         return OS_ERR_INVALID;
-    if (s->tls_cert_path == NULL)
+    if (s->tls == NULL)
         return OS_ERR_UNSUPPORTED;
-    return tls_install(s, true);
+    return os_http_tls_install(s->tls, s->log, s->listen, true);
 }
 
 bool os_http_server_is_tls(const os_http_server *s)
 {
-    return s != NULL && s->tls_cert_path != NULL;
+    return s != NULL && s->tls != NULL;
 }
 
 uint16_t os_http_server_port(const os_http_server *s)
@@ -1227,14 +920,10 @@ void os_http_server_free(os_http_server *s)
         return;
     os_http_server_stop(s);
     /* every connection has closed and dropped its reference: this frees the pair */
-    creds_release(s, s->tls_cur);
-    s->tls_cur = NULL;
-    free(s->tls_cert_path);
-    free(s->tls_key_path);
+    os_http_tls_free(s->tls);
     os_ratelimit_free(s->rl);
     os_http_streams_destroy(&s->streams);
     pthread_cond_destroy(&s->cv);
-    pthread_mutex_destroy(&s->tls_mu);
     pthread_mutex_destroy(&s->mu);
     free(s->ri);
     free(s);
