@@ -121,8 +121,10 @@ os_err by_buyer_new_opts(by_buyer **out, const by_options *o, const os_logger *l
     os_chain_config_default(&cc, b->rpc);
     cc.chain_id = o->chain_id;
     os_escrow_chain_config(&cc);
-    if ((rc = os_chain_new(&b->chain, &cc)) != OS_OK)
+    if ((rc = os_chain_new(&b->chain, &cc)) != OS_OK) {
+        os_log_error(log, "cannot set up the chain client: %s", os_strerror(rc));
         goto fail;
+    }
     {
         by_peers_config pc = {
             .registries = (const char *const *)b->registries,
@@ -133,8 +135,12 @@ os_err by_buyer_new_opts(by_buyer **out, const by_options *o, const os_logger *l
             .ca_file = o->ca_file,
         };
         memcpy(pc.escrow, o->escrow, 20);
-        if ((rc = by_peers_new(&b->peers, &pc)) != OS_OK)
+        if ((rc = by_peers_new(&b->peers, &pc)) != OS_OK) {
+            os_log_error(log, "cannot set up the registry client%s%s: %s",
+                         o->ca_file != NULL ? " with ca_file " : "",
+                         o->ca_file != NULL ? o->ca_file : "", os_strerror(rc));
             goto fail;
+        }
     }
     {
         os_http_client_config hc = {
@@ -147,12 +153,17 @@ os_err by_buyer_new_opts(by_buyer **out, const by_options *o, const os_logger *l
             .pool_size = 16,
             .ca_file = o->ca_file,
         };
-        if ((rc = os_http_client_new(&b->http, &hc)) != OS_OK)
-            goto fail;
-        hc.low_speed_bytes = 0;
+        rc = os_http_client_new(&b->http, &hc);
+        hc.low_speed_bytes = 0; /* whole answers: no stall cut-off */
         hc.low_speed_time_s = 0;
-        if ((rc = os_http_client_new(&b->http_whole, &hc)) != OS_OK)
+        if (rc == OS_OK)
+            rc = os_http_client_new(&b->http_whole, &hc);
+        if (rc != OS_OK) {
+            os_log_error(log, "cannot set up the seller client%s%s: %s",
+                         o->ca_file != NULL ? " with ca_file " : "",
+                         o->ca_file != NULL ? o->ca_file : "", os_strerror(rc));
             goto fail;
+        }
     }
     if ((rc = by_gateway_init(b)) != OS_OK)
         goto fail;

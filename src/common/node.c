@@ -360,8 +360,12 @@ int os_node_serve(os_node *node, const sigset_t *set, const os_node_service *svc
                          os_strerror(rc));
             return 1;
         }
-        os_log_info(node->lg, "watchdog: a health check every %lld ms",
-                    (long long)(tick_us / 1000));
+        if (svc->port != 0)
+            os_log_info(node->lg, "watchdog: a health check every %lld ms",
+                        (long long)(tick_us / 1000));
+        else
+            os_log_info(node->lg, "watchdog: a ping every %lld ms (no health check: the daemon "
+                        "gave no plain-HTTP port to probe)", (long long)(tick_us / 1000));
         next_us = mono_us() + tick_us;
     }
 

@@ -192,13 +192,11 @@ static bool log_has(const char *path, const char *text)
     return found;
 }
 
-/* Restarts the buyer (same data, same flags) with --ca-file ca, or without it (ca NULL). */
-static void restart_buyer(const char *ca)
+/* Sets the buyer's flags to its own with --ca-file ca, or without it (ca NULL). */
+static void buyer_ca_flag(const char *ca)
 {
-    char why[NF_WHY] = "";
     size_t n = 0;
 
-    assert_int_equal(nf_kill(&fx.buyer, SIGTERM), 0);
     for (size_t i = 0; fx.buyer.argv[i] != NULL; i++) {
         if (strcmp(fx.buyer.argv[i], "--ca-file") == 0 && fx.buyer.argv[i + 1] != NULL) {
             i++;
@@ -212,6 +210,16 @@ static void restart_buyer(const char *ca)
         fx.buyer.argv[n++] = ca;
     }
     fx.buyer.argv[n] = NULL;
+}
+
+/* Restarts the buyer (same data, same flags) with --ca-file ca, or without it (ca NULL). */
+static void restart_buyer(const char *ca)
+{
+    char why[NF_WHY] = "";
+
+    if (fx.buyer.p.pid > 0)
+        assert_int_equal(nf_kill(&fx.buyer, SIGTERM), 0);
+    buyer_ca_flag(ca);
     if (nf_restart(&fx, &fx.buyer, why, sizeof(why)) != 0)
         fail_msg("buyer restart: %s", why);
 }
@@ -234,6 +242,15 @@ static void test_buyer_verifies_by_default(void **state)
         nf_res_free(&r);
         snprintf(log, sizeof(log), "%s/buyer.log", fx.dir);
         assert_true(log_has(log, "certificate verify failed"));
+
+        /* a ca_file the buyer cannot read: it does not start, and says why */
+        assert_int_equal(nf_kill(&fx.buyer, SIGTERM), 0);
+        buyer_ca_flag("/nonexistent/openseed-ca.pem");
+        {
+            char why[NF_WHY] = "";
+            assert_int_not_equal(nf_restart(&fx, &fx.buyer, why, sizeof(why)), 0);
+        }
+        assert_true(log_has(log, "with ca_file /nonexistent/openseed-ca.pem"));
 
         /* and back to one that trusts the test CA */
         restart_buyer(ca1);
