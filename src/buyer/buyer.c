@@ -108,6 +108,22 @@ os_err by_buyer_new_opts(by_buyer **out, const by_options *o, const os_logger *l
     b->loopback = os_cfg_listen_is_loopback(&l);
     if ((rc = copy_options(b, o)) != OS_OK)
         goto fail;
+    if (o->route != BY_ROUTE_BEST && o->route != BY_ROUTE_WEIGHTED) {
+        rc = OS_ERR_INVALID;
+        goto fail;
+    }
+    if (pthread_mutex_init(&b->rng_mu, NULL) != 0) {
+        rc = OS_ERR_NOMEM;
+        goto fail;
+    }
+    b->rng_mu_ok = true;
+    {
+        /* a fixed seed replays a simulation's routing; without one, buyers draw differently */
+        uint64_t seed = o->route_seed;
+        if (seed == 0)
+            randombytes_buf(&seed, sizeof(seed));
+        os_rng_seed(&b->rng, seed);
+    }
     if (!b->loopback && b->api_key == NULL) {
         os_log_error(log, "listening off loopback needs an API key");
         rc = OS_ERR_INVALID;
@@ -246,10 +262,21 @@ os_err by_buyer_start(by_buyer *b)
         if (os_log_begin(&ev, b->log, OS_LOG_INFO, "buyer listening")) {
             os_log_kv(&ev, "port", "%u", (unsigned)os_http_server_port(b->server));
             os_log_kv(&ev, "registries", "%zu", b->n_registries);
+            os_log_kv(&ev, "route", "%s", b->opt.route == BY_ROUTE_WEIGHTED ? "weighted" : "best");
             os_log_end(&ev);
         }
     }
     return OS_OK;
+}
+
+double by_route_draw(by_buyer *b)
+{
+    double u;
+
+    pthread_mutex_lock(&b->rng_mu);
+    u = os_rng_unit(&b->rng);
+    pthread_mutex_unlock(&b->rng_mu);
+    return u;
 }
 
 uint16_t by_buyer_port(const by_buyer *b)
@@ -279,6 +306,8 @@ void by_buyer_free(by_buyer *b)
     os_chain_signer_free(b->payer);
     os_chain_free(b->chain);
     by_gateway_fini(b);
+    if (b->rng_mu_ok)
+        pthread_mutex_destroy(&b->rng_mu);
     if (b->wallet_priv != NULL)
         sodium_free(b->wallet_priv);
     if (b->api_key != NULL)
@@ -360,6 +389,8 @@ os_err by_buyer_new(by_buyer **out, const by_config *cfg, const os_logger *log)
     o.max_body = (size_t)cfg->max_body;
     o.peers_ttl_ms = cfg->peers_ttl * 1000;
     o.request_timeout_ms = (long)cfg->request_timeout * 1000;
+    o.route = (by_route)cfg->route; /* the table's choices are in by_route's order */
+    o.route_seed = cfg->route_seed;
     rc = by_buyer_new_opts(out, &o, log);
 out:
     sodium_free(priv);

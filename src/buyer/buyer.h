@@ -23,6 +23,13 @@
 
 typedef struct by_buyer by_buyer;
 
+/* How the first seller of a request is chosen among the ranked candidates (docs/protocol.md
+ * §10.12); failover always goes down the ranking. */
+typedef enum by_route {
+    BY_ROUTE_BEST = 0, /* the best-scored candidate */
+    BY_ROUTE_WEIGHTED, /* drawn with probability score^2 / sum of score^2 over the candidates */
+} by_route;
+
 /* Everything the core is configured with; strings and arrays are borrowed for the duration of
  * by_buyer_new only. Amounts in micro-USDC, prices in micro-USDC per million tokens. */
 typedef struct by_options {
@@ -50,6 +57,8 @@ typedef struct by_options {
     long request_timeout_ms;     /* 0 = 10 min */
     long first_byte_timeout_ms;  /* a streaming seller silent this long is dropped; 0 = 60 s */
     unsigned http_threads;       /* 0 = 16 */
+    by_route route;              /* BY_ROUTE_BEST unless set */
+    uint64_t route_seed;         /* seeds BY_ROUTE_WEIGHTED's draws; 0 = from randombytes */
 } by_options;
 
 void by_options_default(by_options *o);

@@ -11,6 +11,9 @@
 
 #define OFF(f) offsetof(by_config, f)
 
+/* In by_route's order. */
+static const char *const routes[] = {"best", "weighted", NULL};
+
 static const os_cfg_entry entries[] = {
     OS_NODE_CFG_ENTRIES(by_config, "127.0.0.1:8377",
                         "address and port of the OpenAI/Anthropic-compatible gateway",
@@ -107,6 +110,18 @@ static const os_cfg_entry entries[] = {
      .min = 1,
      .max = 86400,
      .help = "longest request to a seller, streams included"},
+    {.name = "route",
+     .type = OS_CFG_ENUM,
+     .offset = OFF(route),
+     .dflt = "best",
+     .choices = routes,
+     .help = "first seller of a request: the best-scored one, or weighted (drawn with "
+             "probability proportional to score squared); failover follows the ranking"},
+    {.name = "route_seed",
+     .type = OS_CFG_U64,
+     .offset = OFF(route_seed),
+     .dflt = "0",
+     .help = "seed of route = weighted's draws, to replay a run (0 = a random seed)"},
 };
 
 static void validate(const void *cfgp, os_cfg_report *rep)

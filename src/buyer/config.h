@@ -29,6 +29,8 @@ typedef struct by_config {
     uint64_t max_body;        /* bytes of a client request */
     uint64_t peers_ttl;       /* s, registry listing cache */
     uint64_t request_timeout; /* s, a whole request to a seller */
+    int route;                /* by_route, in the order of the table's choices */
+    uint64_t route_seed;      /* 0 = random */
 } by_config;
 OS_NODE_CONFIG_FIRST(by_config);
 

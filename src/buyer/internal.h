@@ -18,6 +18,7 @@
 #include "openseed/http.h"
 #include "openseed/http_client.h"
 #include "openseed/metrics.h"
+#include "openseed/rng.h"
 #include "openseed/web.h"
 
 #include "buyer.h"
@@ -41,6 +42,11 @@ struct by_buyer {
     os_http_client *http_whole; /* to sellers, whole answers: they arrive only when done */
     os_http_server *server;
     bool started;
+
+    /* BY_ROUTE_WEIGHTED's draws: one generator per buyer, shared by the relay threads */
+    pthread_mutex_t rng_mu;
+    bool rng_mu_ok; /* rng_mu initialised */
+    os_rng rng;
 
     os_metrics *metrics;
     os_metric *m_requests; /* by outcome */
@@ -76,6 +82,9 @@ extern const size_t by_web_assets_n;
 /* An error in the client API's own shape. */
 void by_client_error(os_http_response *res, by_client_api api, unsigned status, const char *type,
                      const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* The next uniform draw in [0, 1) of the buyer's routing generator (thread-safe). */
+double by_route_draw(by_buyer *b);
 
 /* relay.c: answers one parsed client request (body owned by the caller). */
 void by_relay(by_buyer *b, const os_http_request *req, os_http_response *res, by_client_api api,

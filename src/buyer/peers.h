@@ -75,6 +75,15 @@ OS_WUR os_err by_peers_candidates(by_peers *p, by_peer **out, size_t *n, const c
                                   unsigned api_bits, const by_price_cap *cap, const uint8_t *pin,
                                   size_t max);
 
+/*
+ * The weighted policy's pick among n ranked candidates (docs/protocol.md §10.12): candidate i has
+ * weight score^2 (0 when its score is not a positive finite number), and the answer is the i
+ * whose share of the cumulative weight holds u * total, i.e. the first i with u * total <
+ * w_0 + ... + w_i. u is a uniform draw in [0, 1) (values outside are clamped). 0 when n <= 1 or
+ * every weight is 0. Pure: the caller supplies the draw, so tests can hit exact boundaries.
+ */
+size_t by_peers_pick_weighted(const by_peer *c, size_t n, double u);
+
 /* What happened with a seller, for ranking and cooldown. */
 typedef struct by_observation {
     bool ok;           /* answered (any upstream status counts as the seller working) */

@@ -4,12 +4,14 @@
  * the formulas): a hash table of nodes keyed with a random SipHash key (node ids are cheap to
  * grind), capped at MAX_NODES entries (the least recently touched quarter is dropped), each entry
  * holding the node's newest verified copy, the registry's last view of it and the counts observed
- * since start; and the management view of it all as JSON (with each seller's signed offerings and
+ * since start; the weighted routing policy's pick (a pure function of the ranked candidates and a
+ * draw); and the management view of it all as JSON (with each seller's signed offerings and
  * prices). Every table function runs under the object's mutex.
  */
 #include "peers.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,40 @@ double by_peers_adjust_score(double registry_score, uint64_t ok, uint64_t fail, 
     if (avg_ttft_ms >= 0.0)
         s *= LATENCY_REF_MS / (LATENCY_REF_MS + avg_ttft_ms);
     return s;
+}
+
+static double route_weight(double score)
+{
+    /* NaN fails the comparison too: a score that is not a positive number earns no traffic */
+    if (!(score > 0.0) || isinf(score))
+        return 0.0;
+    return score * score;
+}
+
+size_t by_peers_pick_weighted(const by_peer *c, size_t n, double u)
+{
+    double total = 0.0, acc = 0.0, target;
+    size_t last = 0;
+
+    if (c == NULL || n <= 1)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        total += route_weight(c[i].score);
+    if (!(total > 0.0) || isinf(total))
+        return 0;
+    if (!(u > 0.0)) /* NaN and negatives too */
+        u = 0.0;
+    target = u * total;
+    for (size_t i = 0; i < n; i++) {
+        double w = route_weight(c[i].score);
+        if (w == 0.0)
+            continue;
+        acc += w;
+        last = i;
+        if (target < acc)
+            return i;
+    }
+    return last; /* u >= 1, or rounding left the target at the very top */
 }
 
 uint64_t by_peers_cooldown_ms(uint64_t consecutive)

@@ -10,9 +10,10 @@
  * until then.
  *
  * Per attempt: candidates from the directory (ranked, filtered by price caps, or the pinned seller
- * only), the body in the seller's API (an Anthropic request is translated to OpenAI chat when the
- * seller offers only that), the shared estimate with the seller's prices, the sealed envelope,
- * the voucher and credential from the wallet (budgets checked there), the POST. A 402 is
+ * only; under the weighted policy one drawn by score^2 is moved to the front, the rest keep their
+ * ranked order), the body in the seller's API (an Anthropic request is translated to OpenAI chat
+ * when the seller offers only that), the shared estimate with the seller's prices, the sealed
+ * envelope, the voucher and credential from the wallet (budgets checked there), the POST. A 402 is
  * reconciled once (the wallet checks the seller's figure) and retried on the same seller. A
  * seller that fails before the answer starts (transport error, timeout, a refusal, the upstream's
  * 5xx or 429) is reported to the directory and the next candidate is tried, up to max_attempts.
@@ -468,6 +469,21 @@ static unsigned api_bits(const relay *r)
     }
 }
 
+/* Moves the drawn candidate k to the front; the others keep their ranked order behind it, so
+ * failover still goes down the ranking. A candidate is large (its whole record): when no
+ * scratch copy can be had the ranking stays as it is, which is the best policy's order. */
+static void route_weighted(by_peer *c, size_t n, size_t k)
+{
+    by_peer *tmp;
+
+    if (k == 0 || k >= n || (tmp = malloc(sizeof(*tmp))) == NULL)
+        return;
+    *tmp = c[k];
+    memmove(&c[1], &c[0], k * sizeof(*c));
+    c[0] = *tmp;
+    free(tmp);
+}
+
 static void *relay_main(void *arg)
 {
     relay *r = arg;
@@ -493,6 +509,8 @@ static void *relay_main(void *arg)
                  "no seller offers %s within the price caps", r->service);
         goto out;
     }
+    if (!r->pinned && b->opt.route == BY_ROUTE_WEIGHTED && n >= 2)
+        route_weighted(cands, n, by_peers_pick_weighted(cands, n, by_route_draw(b)));
     for (size_t i = 0; i < n && tried < b->opt.max_attempts; i++, tried++) {
         attempt_result ar = attempt(r, &cands[i], last, sizeof(last));
         if (ar != AT_NEXT)

@@ -24,23 +24,18 @@
 #include "openseed/json.h"
 #include "openseed/keccak.h"
 #include "openseed/money.h"
+#include "openseed/offering.h"
 #include "openseed/ohttp.h"
 #include "openseed/secp.h"
-
-#define MAX_APIS_LISTED 8 /* bound on an apis array before its names are checked */
 
 static const char *const api_names[] = {"openai.chat", "openai.embeddings", "anthropic.messages"};
 #define N_APIS (sizeof(api_names) / sizeof(api_names[0]))
 
-static const char *const capabilities[] = {"inference", "agent", "tool", NULL};
 static const char *const outcomes[] = {"success", "error", "timeout", "refused", NULL};
 
 static const char *const record_keys[] = {"node_id",   "endpoint", "seq",   "timestamp",
                                           "chain_id",  "escrow",   "asset", "ohttp_keys",
                                           "offerings", NULL};
-static const char *const offering_keys[] = {"capability", "services",          "model", "apis",
-                                            "pricing",    "max_output_tokens", NULL};
-static const char *const pricing_keys[] = {"input", "output", "cached", NULL};
 static const char *const heartbeat_keys[] = {"node",      "load",      "endpoint", "seq",
                                              "timestamp", "signature", NULL};
 static const char *const load_keys[] = {"active", "capacity", NULL};
@@ -140,19 +135,6 @@ bool os_record_name_ok(const char *s, size_t n)
     return 1;
 }
 
-/* A model name: 1..127 bytes of UTF-8 without control characters. */
-static int model_ok(const char *s, size_t n)
-{
-    if (n == 0 || n >= OS_RECORD_MODEL_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
 static os_err get_endpoint(char out[OS_RECORD_ENDPOINT_MAX], const json_t *obj, const char *key,
                            char *err, size_t errcap)
 {
@@ -172,130 +154,20 @@ static os_err get_endpoint(char out[OS_RECORD_ENDPOINT_MAX], const json_t *obj, 
     return OS_OK;
 }
 
-/* A wire price: a canonical decimal string (a JSON number is refused, as for every amount). */
-static os_err get_price(uint64_t *out, const json_t *v, const char *key, const char *where,
-                        char *err, size_t errcap)
-{
-    os_err rc;
-
-    if (!json_is_string(v))
-        return os_errf(err, errcap, OS_ERR_INVALID,
-                       "%sfield \"pricing.%s\" must be a decimal string of micro-USDC", where, key);
-    rc = os_money_parse_json(out, v);
-    if (rc != OS_OK)
-        return os_errf(
-            err, errcap, OS_ERR_INVALID,
-            "%sfield \"pricing.%s\" must be a canonical decimal integer (no sign, point or "
-            "leading zero) at most 18446744073709551615",
-            where, key);
-    return OS_OK;
-}
-
 /* ------------------------------------------------------------------ records */
 
+/* One offering, read by offering.c's rules; its reasons get the record's "offerings[i]: " in front
+ * (not "out of memory", which names no field). */
 static os_err parse_offering(os_offering *o, const json_t *v, size_t idx, char *err, size_t errcap)
 {
-    char where[48];
-    const json_t *arr, *pricing, *item;
-    const char *s;
-    size_t n = 0, i;
-    os_err rc;
+    char why[2 * OS_RECORD_ERR_LEN];
+    os_err rc = os_offering_from_json(o, v, why, sizeof(why));
 
-    snprintf(where, sizeof(where), "offerings[%zu]: ", idx);
-    if ((rc = os_json_check_object(v, offering_keys, where, err, errcap)) != OS_OK)
-        return rc;
-
-    if ((rc = os_json_at_str(&s, v, "capability", OS_RECORD_NAME_MAX - 1, where, err, errcap)) !=
-        OS_OK)
-        return rc;
-    n = strlen(s);
-    if (!in_list(s, capabilities))
-        return os_errf(err, errcap, OS_ERR_INVALID,
-                       "%sfield \"capability\" must be \"inference\", \"agent\" or \"tool\"",
-                       where);
-    memcpy(o->capability, s, n + 1);
-
-    if ((rc = os_json_at_array(&arr, v, "services", OS_RECORD_MAX_SERVICES, where, err, errcap)) !=
-        OS_OK)
-        return rc;
-    if (json_array_size(arr) == 0)
-        return os_errf(err, errcap, OS_ERR_INVALID, "%sfield \"services\" must not be empty",
-                       where);
-    json_array_foreach(arr, i, item)
-    {
-        /* os_record_name_ok reads json_string_length bytes, so an embedded NUL is refused too */
-        if (!json_is_string(item) || !os_record_name_ok(json_string_value(item), json_string_length(item)))
-            return os_errf(err, errcap, OS_ERR_INVALID,
-                           "%sservices[%zu] must be a name of 1 to 63 characters [A-Za-z0-9._:/-]",
-                           where, i);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(o->services[j], json_string_value(item)) == 0)
-                return os_errf(err, errcap, OS_ERR_INVALID, "%sservices[%zu] is listed twice",
-                               where, i);
-        memcpy(o->services[i], json_string_value(item), json_string_length(item) + 1);
-    }
-    o->n_services = json_array_size(arr);
-
-    if ((rc = os_json_at_str(&s, v, "model", OS_RECORD_MODEL_MAX - 1, where, err, errcap)) != OS_OK)
-        return rc;
-    n = strlen(s);
-    if (!model_ok(s, n))
-        return os_errf(err, errcap, OS_ERR_INVALID,
-                       "%sfield \"model\" must be 1 to 127 bytes without control characters",
-                       where);
-    memcpy(o->model, s, n + 1);
-
-    if ((rc = os_json_at_array(&arr, v, "apis", MAX_APIS_LISTED, where, err, errcap)) != OS_OK)
-        return rc;
-    if (json_array_size(arr) == 0)
-        return os_errf(err, errcap, OS_ERR_INVALID, "%sfield \"apis\" must not be empty", where);
-    o->apis = 0;
-    json_array_foreach(arr, i, item)
-    {
-        unsigned bit = json_is_string(item) ? os_api_from_name(json_string_value(item)) : 0;
-        if (bit == 0 || strlen(json_string_value(item)) != json_string_length(item))
-            return os_errf(err, errcap, OS_ERR_INVALID,
-                           "%sapis[%zu] must be \"openai.chat\", \"openai.embeddings\" or "
-                           "\"anthropic.messages\"",
-                           where, i);
-        if (o->apis & bit)
-            return os_errf(err, errcap, OS_ERR_INVALID, "%sapis[%zu] is listed twice", where, i);
-        o->apis |= bit;
-    }
-
-    if ((rc = os_json_at_object(&pricing, v, "pricing", where, err, errcap)) != OS_OK)
-        return rc;
-    {
-        char pwhere[64];
-        snprintf(pwhere, sizeof(pwhere), "%spricing: ", where);
-        if ((rc = os_json_check_object(pricing, pricing_keys, pwhere, err, errcap)) != OS_OK)
-            return rc;
-    }
-    for (i = 0; i < 2; i++) {
-        const char *key = i == 0 ? "input" : "output";
-        item = json_object_get(pricing, key);
-        if (item == NULL)
-            return os_errf(err, errcap, OS_ERR_INVALID, "%smissing field \"pricing.%s\"", where,
-                           key);
-        if ((rc = get_price(i == 0 ? &o->pricing.input : &o->pricing.output, item, key, where, err,
-                            errcap)) != OS_OK)
-            return rc;
-    }
-    item = json_object_get(pricing, "cached");
-    if (item == NULL)
-        o->pricing.cached = o->pricing.input;
-    else if ((rc = get_price(&o->pricing.cached, item, "cached", where, err, errcap)) != OS_OK)
-        return rc;
-    /* os_pricing_from_json is what the buyer reads prices with; it must agree with this parse. */
-    {
-        os_pricing p;
-        if (os_pricing_from_json(&p, pricing) != OS_OK || p.input != o->pricing.input ||
-            p.output != o->pricing.output || p.cached != o->pricing.cached)
-            return os_errf(err, errcap, OS_ERR_INTERNAL, "%spricing read inconsistently", where);
-    }
-
-    return os_json_at_u64(&o->max_output_tokens, v, "max_output_tokens", 1, 1000000, where, err,
-                          errcap);
+    if (rc == OS_OK)
+        return OS_OK;
+    if (rc == OS_ERR_NOMEM)
+        return os_errf(err, errcap, rc, "%s", why);
+    return os_errf(err, errcap, rc, "offerings[%zu]: %s", idx, why);
 }
 
 static os_err parse_record(os_record *r, const json_t *rec, char *err, size_t errcap)
@@ -364,35 +236,6 @@ os_err os_record_parse(os_record *out, const json_t *record, char *err, size_t e
     return rc;
 }
 
-static json_t *offering_to_json(const os_offering *o)
-{
-    json_t *obj = json_object(), *services = NULL, *apis = NULL, *pricing = NULL;
-    int ok = obj != NULL && o->n_services <= OS_RECORD_MAX_SERVICES &&
-             terminated(o->capability, sizeof(o->capability)) &&
-             terminated(o->model, sizeof(o->model)) &&
-             os_json_put(obj, "capability", json_string(o->capability)) &&
-             (services = os_json_child(obj, "services", json_array())) != NULL &&
-             os_json_put(obj, "model", json_string(o->model)) &&
-             (apis = os_json_child(obj, "apis", json_array())) != NULL &&
-             (pricing = os_json_child(obj, "pricing", json_object())) != NULL &&
-             os_json_put(pricing, "input", os_money_to_json(o->pricing.input)) &&
-             os_json_put(pricing, "output", os_money_to_json(o->pricing.output)) &&
-             os_json_put(pricing, "cached", os_money_to_json(o->pricing.cached)) &&
-             os_json_put(obj, "max_output_tokens", os_json_u64(o->max_output_tokens));
-
-    for (size_t i = 0; ok && i < o->n_services; i++)
-        ok = terminated(o->services[i], sizeof(o->services[i])) &&
-             json_array_append_new(services, json_string(o->services[i])) == 0;
-    for (size_t i = 0; ok && i < N_APIS; i++)
-        if (o->apis & (1u << i))
-            ok = json_array_append_new(apis, json_string(api_names[i])) == 0;
-    if (!ok) {
-        json_decref(obj);
-        return NULL;
-    }
-    return obj;
-}
-
 json_t *os_record_to_json(const os_record *r)
 {
     char b64[OS_BASE64_LEN(OS_RECORD_OHTTP_KEYS_MAX)];
@@ -416,7 +259,7 @@ json_t *os_record_to_json(const os_record *r)
          os_json_put(obj, "ohttp_keys", json_string(b64)) &&
          (offerings = os_json_child(obj, "offerings", json_array())) != NULL;
     for (size_t i = 0; ok && i < r->n_offerings; i++)
-        ok = json_array_append_new(offerings, offering_to_json(&r->offerings[i])) == 0;
+        ok = json_array_append_new(offerings, os_offering_to_json(&r->offerings[i])) == 0;
     /* Never hand out a record our own parser would refuse (the seller would only learn at the
      * registry). */
     check = ok ? malloc(sizeof(*check)) : NULL;

@@ -348,7 +348,20 @@ static const os_cfg_entry entries[] = {
      .offset = OFF(echo_fail),
      .dflt = "none",
      .choices = echo_fails,
-     .help = "builtin:echo: inject this failure into every request"},
+     .help = "builtin:echo: inject this failure into every request (or a share: echo_fail_ppm)"},
+    {.name = "echo_fail_ppm",
+     .type = OS_CFG_U64,
+     .offset = OFF(echo_fail_ppm),
+     .dflt = "0",
+     .max = 1000000,
+     .help = "builtin:echo: with echo_fail, the share of requests that fail in millionths "
+             "(0 or 1000000 = every request)"},
+    {.name = "echo_fail_seed",
+     .type = OS_CFG_U64,
+     .offset = OFF(echo_fail_seed),
+     .dflt = "0",
+     .help = "builtin:echo: which requests fail under echo_fail_ppm: a function of this seed and "
+             "the request's number (reproducible)"},
 };
 
 static void validate(const void *cfgp, os_cfg_report *rep)

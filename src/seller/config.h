@@ -46,6 +46,8 @@ typedef struct sl_config {
     uint64_t echo_latency_ms;  /* before every answer's first byte */
     uint64_t echo_tokens_per_s; /* streaming pace; 0 = as fast as possible */
     int echo_fail;             /* sl_echo_fail: a failure injected into every request */
+    uint64_t echo_fail_ppm;    /* 1..999999: only that share of requests, in millionths */
+    uint64_t echo_fail_seed;   /* which ones (echo.h, "Failure rate") */
 } sl_config;
 OS_NODE_CONFIG_FIRST(sl_config);
 

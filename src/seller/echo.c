@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The echo server's core: the HTTP server and its routes, admission (API key, injected failures),
- * the token rules every usage count follows, and the producers. A handler renders its whole answer
- * up front as a plan; whatever has to wait (latency, pacing, a slow first token) or stream is
+ * The echo server's core: the HTTP server and its routes, admission (API key, injected failures
+ * and the seeded draw that spreads them over a share of requests), the token rules every usage
+ * count follows, and the producers. A handler renders its whole answer up front as a plan;
+ * whatever has to wait (latency, pacing, a slow first token) or stream is
  * written by a producer thread of its own, so no server thread ever sleeps. Producers are joinable
  * and kept in a list: finished ones are reaped when the next starts, the rest at sl_echo_stop.
  */
@@ -17,6 +18,7 @@
 #include <time.h>
 
 #include "openseed/ct.h"
+#include "openseed/rng.h"
 #include "openseed/sse.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:0"
@@ -24,6 +26,7 @@
 #define MAX_KEY_LEN 1024
 #define MAX_MODEL_LEN 256
 #define WAIT_SLICE_MS 20u
+#define PPM 1000000u
 
 typedef struct echo_job echo_job;
 
@@ -34,9 +37,13 @@ struct sl_echo {
     char *key; /* NULL when no key is required; wiped on free */
     size_t key_len;
     unsigned latency_ms, tokens_per_s, slow_ms, retry_after_s, drop_after;
-    atomic_int fail; /* sl_echo_fail; sl_echo_set_fail may change it while serving */
+    atomic_int fail;   /* sl_echo_fail; sl_echo_set_fail may change it while serving */
+    uint32_t fail_ppm; /* 1..999999: a share of inference requests; else every request */
+    uint64_t fail_seed;
     atomic_bool stopping;
     atomic_uint_fast64_t requests, cancellations, next_id;
+    /* numbers the inference requests for the failure rate */
+    atomic_uint_fast64_t inferences;
     pthread_mutex_t mu; /* jobs */
     echo_job *jobs;
 };
@@ -280,8 +287,19 @@ static bool key_ok(const sl_echo *e, const os_http_request *req, sl_echo_api api
     return got != NULL && os_ct_streq(got, e->key);
 }
 
+/* Whether the configured failure applies to this request (echo.h, "Failure rate"). */
+static bool drawn(sl_echo *e, bool infer)
+{
+    bool rate = e->fail_ppm > 0 && e->fail_ppm < PPM;
+    if (!infer)
+        return !rate;
+    /* numbered whatever decides its fate, so X-Echo-Fail on one request shifts no other's */
+    uint64_t n = atomic_fetch_add(&e->inferences, 1);
+    return !rate || os_rng_mix(e->fail_seed, n) % PPM < e->fail_ppm;
+}
+
 bool sl_echo_admit(sl_echo *e, const os_http_request *req, os_http_response *res, sl_echo_api api,
-                   sl_echo_fail *fail)
+                   bool infer, sl_echo_fail *fail)
 {
     atomic_fetch_add(&e->requests, 1);
     if (!key_ok(e, req, api)) {
@@ -292,7 +310,7 @@ bool sl_echo_admit(sl_echo *e, const os_http_request *req, os_http_response *res
             sl_echo_error(res, api, 401, "authentication_error", "invalid x-api-key");
         return false;
     }
-    *fail = (sl_echo_fail)atomic_load(&e->fail);
+    *fail = drawn(e, infer) ? (sl_echo_fail)atomic_load(&e->fail) : SL_ECHO_FAIL_NONE;
     const char *h = os_http_req_header(req, "X-Echo-Fail");
     if (h != NULL && sl_echo_fail_parse(fail, h) != OS_OK) {
         sl_echo_error(res, api, 400, "invalid_request_error", "unknown X-Echo-Fail value");
@@ -530,12 +548,15 @@ os_err sl_echo_new(sl_echo **out, const sl_echo_config *cfg, const os_logger *lo
     e->latency_ms = cfg->latency_ms;
     e->tokens_per_s = cfg->tokens_per_s;
     atomic_store(&e->fail, (int)cfg->fail);
+    e->fail_ppm = cfg->fail_ppm;
+    e->fail_seed = cfg->fail_seed;
     e->slow_ms = cfg->slow_first_token_ms ? cfg->slow_first_token_ms : 1000;
     e->retry_after_s = cfg->retry_after_s ? cfg->retry_after_s : 1;
     e->drop_after = cfg->drop_after ? cfg->drop_after : 3;
     atomic_init(&e->stopping, false);
     atomic_init(&e->requests, 0);
     atomic_init(&e->cancellations, 0);
+    atomic_init(&e->inferences, 0);
     atomic_init(&e->next_id, 1);
 
     os_err rc = OS_ERR_INVALID;
@@ -616,6 +637,11 @@ void sl_echo_free(sl_echo *e)
 uint64_t sl_echo_requests(const sl_echo *e)
 {
     return e != NULL ? atomic_load(&((sl_echo *)e)->requests) : 0;
+}
+
+uint64_t sl_echo_inferences(const sl_echo *e)
+{
+    return e != NULL ? atomic_load(&((sl_echo *)e)->inferences) : 0;
 }
 
 uint64_t sl_echo_cancellations(const sl_echo *e)

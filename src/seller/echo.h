@@ -12,6 +12,14 @@
  * origin); add header `X-Echo-Fail: 500|429|drop-mid-stream|slow-first-token|none` to inject a
  * failure into one request; sl_echo_free(e) stops it.
  *
+ * Failure rate. With `fail` set and fail_ppm in 1..999999, only some inference requests fail:
+ * the server numbers the inference requests (chat, embeddings, messages) that pass the key check
+ * n = 0, 1, 2, … as they arrive, and request n gets `fail` iff
+ * os_rng_mix(fail_seed, n) % 1000000 < fail_ppm (rng.h), the others are answered normally; so a
+ * run is reproducible from the seed and the order of arrival. fail_ppm 0 (or >= 1000000) means
+ * every request, as before. X-Echo-Fail still decides for its own request (which keeps its
+ * number). /v1/models is not drawn: with a rate it fails only when X-Echo-Fail says so.
+ *
  * Tokens (what every usage field counts). A token is one whitespace-separated word together with
  * the whitespace in front of it; whitespace at the very end of a text belongs to the last token
  * (whitespace is ASCII space, tab, CR, LF, VT, FF, so a token never splits a UTF-8 character).
@@ -63,6 +71,9 @@ typedef struct sl_echo_config {
     unsigned latency_ms;   /* before the first byte of every successful answer */
     unsigned tokens_per_s; /* streaming pace of content deltas; 0 = as fast as possible */
     sl_echo_fail fail;     /* injected into every request unless X-Echo-Fail says otherwise */
+    uint32_t fail_ppm;     /* with fail set: the share of inference requests that get it, in
+                              millionths (see "Failure rate"); 0 or >= 1000000 = every request */
+    uint64_t fail_seed;    /* which requests those are: a function of this seed and n */
     unsigned slow_first_token_ms; /* the extra delay of slow-first-token; 0 = 1000 */
     unsigned retry_after_s;       /* Retry-After of the injected 429; 0 = 1 */
     unsigned drop_after;          /* drop-mid-stream: token deltas sent before the cut; 0 = 3 */
@@ -88,11 +99,14 @@ void sl_echo_stop(sl_echo *e);
 /* Stops if needed and frees. NULL-safe. */
 void sl_echo_free(sl_echo *e);
 
-/* Changes the failure injected into every later request (tests switch modes between calls). */
+/* Changes the failure injected into every later request (tests switch modes between calls); the
+ * configured fail_ppm and fail_seed still apply to it. */
 void sl_echo_set_fail(sl_echo *e, sl_echo_fail fail);
 
 /* Requests on the /v1 routes (chat, embeddings, messages, models), errors included. */
 uint64_t sl_echo_requests(const sl_echo *e);
+/* Inference requests that passed the key check: the next one is numbered this (Failure rate). */
+uint64_t sl_echo_inferences(const sl_echo *e);
 /* Streamed answers whose producer stopped because the client went away before the end. */
 uint64_t sl_echo_cancellations(const sl_echo *e);
 

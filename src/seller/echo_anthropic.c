@@ -232,7 +232,7 @@ void sl_echo_anthropic_messages(void *ctx, const os_http_request *req, os_http_r
     msg_ans a;
     sl_echo_plan p;
 
-    if (!sl_echo_admit(e, req, res, SL_ECHO_ANTHROPIC, &fail))
+    if (!sl_echo_admit(e, req, res, SL_ECHO_ANTHROPIC, true, &fail))
         return;
     /* Parse here rather than with os_http_req_json so a bad body gets Anthropic's error shape. */
     const char *raw = os_http_req_body(req, &len);

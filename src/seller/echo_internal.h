@@ -43,11 +43,13 @@ OS_WUR os_err sl_echo_plan_raw(sl_echo_plan *p, const char *text);
 OS_WUR os_err sl_echo_plan_json(sl_echo_plan *p, json_t *v);
 
 /*
- * Checks the key and applies injected 500/429 for a model route; false when it answered. On true,
- * *fail is the request's failure mode (none, drop or slow-first) and the request was counted.
+ * Checks the key and applies injected 500/429 for a model route; false when it answered. infer:
+ * an inference route (chat, embeddings, messages), numbered and drawn for the failure rate. On
+ * true, *fail is the request's failure mode (none, drop or slow-first) and the request was
+ * counted.
  */
 bool sl_echo_admit(sl_echo *e, const os_http_request *req, os_http_response *res, sl_echo_api api,
-                   sl_echo_fail *fail);
+                   bool infer, sl_echo_fail *fail);
 /* An error in the API's shape (OpenAI's {"error":{...}}, Anthropic's {"type":"error",...}). */
 void sl_echo_error(os_http_response *res, sl_echo_api api, unsigned status, const char *type,
                    const char *msg);

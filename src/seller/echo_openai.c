@@ -266,7 +266,7 @@ void sl_echo_openai_chat(void *ctx, const os_http_request *req, os_http_response
     chat_ans a;
     sl_echo_plan p;
 
-    if (!sl_echo_admit(e, req, res, SL_ECHO_OPENAI, &fail) ||
+    if (!sl_echo_admit(e, req, res, SL_ECHO_OPENAI, true, &fail) ||
         os_http_req_json(&body, req, res, MAX_DEPTH) != OS_OK)
         return;
     if (!parse_chat(&r, body, res, e)) {
@@ -362,7 +362,7 @@ void sl_echo_openai_embeddings(void *ctx, const os_http_request *req, os_http_re
     sl_echo_plan p;
     size_t i;
 
-    if (!sl_echo_admit(e, req, res, SL_ECHO_OPENAI, &fail) ||
+    if (!sl_echo_admit(e, req, res, SL_ECHO_OPENAI, true, &fail) ||
         os_http_req_json(&body, req, res, MAX_DEPTH) != OS_OK)
         return;
     input = json_object_get(body, "input");
@@ -431,7 +431,7 @@ void sl_echo_openai_models(void *ctx, const os_http_request *req, os_http_respon
 {
     sl_echo *e = ctx;
     sl_echo_fail fail;
-    if (!sl_echo_admit(e, req, res, SL_ECHO_OPENAI, &fail))
+    if (!sl_echo_admit(e, req, res, SL_ECHO_OPENAI, false, &fail))
         return;
     json_t *v = json_pack("{s:s, s:[{s:s, s:s, s:I, s:s}]}", "object", "list", "data", "id",
                           sl_echo_model(e), "object", "model", "created", (json_int_t)0, "owned_by",

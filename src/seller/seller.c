@@ -431,6 +431,8 @@ static os_err options_from_config(sl_options *o, const sl_config *cfg,
     echo->latency_ms = (unsigned)cfg->echo_latency_ms;
     echo->tokens_per_s = (unsigned)cfg->echo_tokens_per_s;
     echo->fail = (sl_echo_fail)cfg->echo_fail;
+    echo->fail_ppm = (uint32_t)cfg->echo_fail_ppm; /* the table caps it at 1000000 */
+    echo->fail_seed = cfg->echo_fail_seed;
     if (strcmp(cfg->upstream, "builtin:echo") == 0)
         o->echo = echo;
 

@@ -98,6 +98,26 @@ uint16_t sl_seller_admin_port(const sl_seller *s);
 void sl_seller_address(const sl_seller *s, uint8_t out[20]);
 /* The built-in echo upstream (builtin:echo), or NULL: tests switch its failure modes. */
 sl_echo *sl_seller_echo(sl_seller *s);
+/* What seller.db says the seller has earned: the admin API's revenue view (GET
+ * /admin/v1/revenue) as numbers, for embedders (books.c). Amounts in micro-USDC. */
+typedef struct sl_seller_totals {
+    uint64_t requests;  /* paid requests finished, whatever their outcome */
+    uint64_t errors;    /* of those, the ones whose outcome is not "ok" */
+    uint64_t consumed;  /* the sum of their charges over every channel */
+    uint64_t claimed;   /* paid out on chain by confirmed claims */
+    uint64_t unclaimed; /* consumed and not yet claimed, summed per channel */
+    uint64_t channels;  /* channels paying this seller */
+} sl_seller_totals;
+
+/* Reads the totals (any time after sl_seller_new, from the ledger's read connection).
+ * OS_ERR_IO when seller.db cannot be read, OS_ERR_RANGE when a sum exceeds uint64. */
+OS_WUR os_err sl_seller_totals_get(sl_seller *s, sl_seller_totals *out);
+
+/* Claims now on every channel with anything claimable, as POST /admin/v1/settle with {} does,
+ * waiting for each receipt. *report (may be NULL; the caller's) gets {"settlements":[…]}, a row
+ * per claim with its status. OS_ERR_INVALID before sl_seller_start (no channel work yet). */
+OS_WUR os_err sl_seller_settle(sl_seller *s, json_t **report);
+
 /* Stops accepting, drains requests in flight, stops background work. Idempotent. */
 void sl_seller_stop(sl_seller *s);
 void sl_seller_free(sl_seller *s);

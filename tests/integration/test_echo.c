@@ -5,12 +5,14 @@
  * OpenAI and Anthropic JSON shapes field by field, streams that concatenate to the non-stream
  * answer with the usage chunk and [DONE] last, Anthropic's event order, exact token counts that
  * stay within os_estimate_request, max-token cuts, every injected failure, API keys (and that the
- * key is never logged), a client that disconnects mid-stream, tokens-per-second pacing, and two
- * servers in one process. Shapes follow OpenAI's and Anthropic's API references (chat completions,
- * chunk objects, embeddings; Messages API streaming events).
+ * key is never logged), a client that disconnects mid-stream, tokens-per-second pacing, two
+ * servers in one process, and the seeded failure rate (exactly the requests the formula picks).
+ * Shapes follow OpenAI's and Anthropic's API references (chat completions, chunk objects,
+ * embeddings; Messages API streaming events).
  */
 #include "testutil.h"
 
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@
 #include "openseed/http_client.h"
 #include "openseed/keccak.h"
 #include "openseed/money.h"
+#include "openseed/rng.h"
 #include "openseed/sse.h"
 
 #include "echo.h"
@@ -1025,6 +1028,101 @@ static void test_pacing(void **state)
     fix_stop(&f);
 }
 
+static long get_status(fix *f, const char *path)
+{
+    os_http_client_res res;
+    assert_int_equal(do_req(f, &res, "GET", path, NULL, NULL, 0, NULL), OS_OK);
+    long st = res.status;
+    os_http_client_res_free(&res);
+    return st;
+}
+
+/* The failure rate (echo.h, "Failure rate"): with 500 injected at 300000 ppm under a seed,
+ * inference request n fails iff os_rng_mix(seed, n) % 10^6 < 300000, recomputed here for each of
+ * 200 requests spread over the three inference routes; /v1/models is not numbered; X-Echo-Fail
+ * decides its own request and keeps its number; fail_ppm 0 and 10^6 mean every request. */
+static void test_fail_rate(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    const uint64_t seed = 0x5eed0fa11u;
+    fix f;
+    long st;
+    unsigned failed = 0;
+    os_http_header none = {"X-Echo-Fail", "none"}, h500 = {"X-Echo-Fail", "500"};
+    sl_echo_config cfg = {.fail = SL_ECHO_FAIL_500, .fail_ppm = 300000, .fail_seed = seed};
+    char *chat = chat_body(""), *msg = msg_body(10, "");
+    bool overrode_fail = false, overrode_ok = false;
+
+    fix_start(&f, &cfg, NULL);
+    for (uint64_t n = 0; n < N; n++) {
+        bool want_fail = os_rng_mix(seed, n) % 1000000 < 300000;
+        const os_http_header *h = NULL;
+        bool fails = want_fail;
+        /* once each way, the header overrides the draw for its own request */
+        if (want_fail && !overrode_fail && n > 10) {
+            h = &none;
+            fails = false;
+            overrode_fail = true;
+        } else if (!want_fail && !overrode_ok && n > 10) {
+            h = &h500;
+            fails = true;
+            overrode_ok = true;
+        }
+        const char *path = n % 3 == 0   ? "/v1/chat/completions"
+                           : n % 3 == 1 ? "/v1/messages"
+                                        : "/v1/embeddings";
+        const char *body = n % 3 == 0 ? chat : n % 3 == 1 ? msg : "{\"input\":\"x\"}";
+        json_t *v = post_json(&f, path, body, h, h != NULL ? 1 : 0, &st);
+        if (st != (fails ? 500 : 200))
+            fail_msg("request %" PRIu64 " on %s: status %ld, want %d", n, path, st,
+                     fails ? 500 : 200);
+        json_decref(v);
+        failed += want_fail;
+        if (n % 50 == 25) /* not an inference: neither numbered nor drawn */
+            assert_int_equal(get_status(&f, "/v1/models"), 200);
+    }
+    assert_true(overrode_fail && overrode_ok);
+    assert_int_equal(sl_echo_inferences(f.e), N);
+    assert_int_equal(sl_echo_requests(f.e), N + 4);
+    /* about 30%: the draw is fixed by the seed, this says the formula is not degenerate */
+    assert_true(failed >= 45 && failed <= 75);
+    /* the same seed on a fresh server fails the same requests */
+    fix_stop(&f);
+    fix_start(&f, &cfg, NULL);
+    for (uint64_t n = 0; n < 20; n++) {
+        json_t *v = post_json(&f, "/v1/chat/completions", chat, NULL, 0, &st);
+        assert_int_equal(st, os_rng_mix(seed, n) % 1000000 < 300000 ? 500 : 200);
+        json_decref(v);
+    }
+    fix_stop(&f);
+
+    /* 0 and 10^6 ppm: every request, as without a rate; a rate without a failure: none */
+    const uint32_t every[2] = {0, 1000000};
+    for (int i = 0; i < 2; i++) {
+        cfg.fail_ppm = every[i];
+        fix_start(&f, &cfg, NULL);
+        for (int k = 0; k < 5; k++) {
+            json_t *v = post_json(&f, "/v1/chat/completions", chat, NULL, 0, &st);
+            assert_int_equal(st, 500);
+            json_decref(v);
+        }
+        assert_int_equal(get_status(&f, "/v1/models"), 500); /* models too, as before */
+        fix_stop(&f);
+    }
+    cfg.fail = SL_ECHO_FAIL_NONE;
+    cfg.fail_ppm = 999999;
+    fix_start(&f, &cfg, NULL);
+    for (int k = 0; k < 5; k++) {
+        json_t *v = post_json(&f, "/v1/chat/completions", chat, NULL, 0, &st);
+        assert_int_equal(st, 200);
+        json_decref(v);
+    }
+    fix_stop(&f);
+    free(chat);
+    free(msg);
+}
+
 static void test_two_servers_and_stop(void **state)
 {
     (void)state;
@@ -1063,7 +1161,7 @@ int main(void)
         cmocka_unit_test(test_messages_stream),      cmocka_unit_test(test_inject_errors),
         cmocka_unit_test(test_drop_and_slow),        cmocka_unit_test(test_api_key),
         cmocka_unit_test(test_disconnect),           cmocka_unit_test(test_pacing),
-        cmocka_unit_test(test_two_servers_and_stop),
+        cmocka_unit_test(test_two_servers_and_stop), cmocka_unit_test(test_fail_rate),
     };
     return cmocka_run_group_tests(tests, tu_init, NULL);
 }

@@ -9,7 +9,8 @@
  * of a newer heartbeat, cooldowns (doubling, pinned sellers still offered, a success ending one),
  * observed time to first token reordering sellers, the cache (served stale with a warning while
  * the registry is down, OS_ERR_NETWORK with nothing cached), registries tried in order, the
- * /v1/models shape (a union over registries) and the management view. The peer checker is tested
+ * /v1/models shape (a union over registries) and the management view; the weighted routing
+ * policy's pick at its exact boundaries. The peer checker is tested
  * on its own with forged peer objects a registry could serve: tampered records, foreign
  * signatures, forged, stale and foreign heartbeats, malformed fields.
  */
@@ -24,6 +25,7 @@
 
 #include "openseed/init.h"
 #include "openseed/json.h"
+#include "openseed/rng.h"
 
 #include "peers.h"
 #include "peers_internal.h"
@@ -718,6 +720,71 @@ static void test_score_formula(void **state)
     assert_int_equal(by_peers_cooldown_ms(6), 160000);
     assert_int_equal(by_peers_cooldown_ms(7), 300000); /* 320 s capped */
     assert_int_equal(by_peers_cooldown_ms(UINT64_MAX), 300000);
+}
+
+/* The weighted policy's pick (peers.h): weights score^2, so 0.9, 0.6, 0.3 weigh 0.81, 0.36, 0.09
+ * (total 1.26) and u picks 0 below 0.81/1.26 = 0.642857..., 1 below 1.17/1.26 = 0.928571...,
+ * else 2. */
+static void test_pick_weighted(void **state)
+{
+    by_peer *c = calloc(5, sizeof(*c));
+    const double b1 = 0.81 / 1.26, b2 = 1.17 / 1.26, eps = 1e-9;
+    os_rng rng;
+    size_t hits[3] = {0, 0, 0};
+    (void)state;
+
+    assert_non_null(c);
+    c[0].score = 0.9;
+    c[1].score = 0.6;
+    c[2].score = 0.3;
+    assert_int_equal(by_peers_pick_weighted(c, 3, 0.0), 0);
+    assert_int_equal(by_peers_pick_weighted(c, 3, b1 - eps), 0);
+    assert_int_equal(by_peers_pick_weighted(c, 3, b1 + eps), 1);
+    assert_int_equal(by_peers_pick_weighted(c, 3, b2 - eps), 1);
+    assert_int_equal(by_peers_pick_weighted(c, 3, b2 + eps), 2);
+    assert_int_equal(by_peers_pick_weighted(c, 3, nextafter(1.0, 0.0)), 2);
+    /* out-of-range draws are clamped, never an index past the end */
+    assert_int_equal(by_peers_pick_weighted(c, 3, 1.0), 2);
+    assert_int_equal(by_peers_pick_weighted(c, 3, 7.5), 2);
+    assert_int_equal(by_peers_pick_weighted(c, 3, -0.5), 0);
+    assert_int_equal(by_peers_pick_weighted(c, 3, NAN), 0);
+    /* only the ratios matter */
+    for (int i = 0; i < 3; i++)
+        c[i].score *= 0.01;
+    assert_int_equal(by_peers_pick_weighted(c, 3, b1 - eps), 0);
+    assert_int_equal(by_peers_pick_weighted(c, 3, b1 + eps), 1);
+    assert_int_equal(by_peers_pick_weighted(c, 3, b2 + eps), 2);
+    /* drawn with a seeded generator, the shares approach 9/14, 4/14, 1/14 (deterministic) */
+    os_rng_seed(&rng, 12);
+    for (int i = 0; i < 140000; i++)
+        hits[by_peers_pick_weighted(c, 3, os_rng_unit(&rng))]++;
+    assert_true(fabs((double)hits[0] / 140000 - 9.0 / 14.0) < 0.005);
+    assert_true(fabs((double)hits[1] / 140000 - 4.0 / 14.0) < 0.005);
+    assert_true(fabs((double)hits[2] / 140000 - 1.0 / 14.0) < 0.005);
+
+    /* zero, negative, NaN and infinite scores weigh nothing */
+    c[0].score = 0.0;
+    c[1].score = 0.5;
+    c[2].score = NAN;
+    c[3].score = -1.0;
+    c[4].score = 0.5;
+    assert_int_equal(by_peers_pick_weighted(c, 5, 0.0), 1);
+    assert_int_equal(by_peers_pick_weighted(c, 5, 0.5 - eps), 1);
+    assert_int_equal(by_peers_pick_weighted(c, 5, 0.5 + eps), 4);
+    assert_int_equal(by_peers_pick_weighted(c, 5, nextafter(1.0, 0.0)), 4);
+    c[4].score = INFINITY;
+    assert_int_equal(by_peers_pick_weighted(c, 5, 0.9), 1);
+    /* nothing weighs anything: the best-ranked one */
+    c[1].score = -0.5;
+    c[4].score = 0.0;
+    assert_int_equal(by_peers_pick_weighted(c, 5, 0.0), 0);
+    assert_int_equal(by_peers_pick_weighted(c, 5, 0.7), 0);
+    /* one candidate, or none */
+    c[0].score = 0.0;
+    assert_int_equal(by_peers_pick_weighted(c, 1, 0.99), 0);
+    assert_int_equal(by_peers_pick_weighted(c, 0, 0.5), 0);
+    assert_int_equal(by_peers_pick_weighted(NULL, 3, 0.5), 0);
+    free(c);
 }
 
 /* ------------------------------------------------------------------ cache, registries */
@@ -1425,6 +1492,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_args, fx_setup, fx_teardown),
         cmocka_unit_test(test_score_formula),
+        cmocka_unit_test(test_pick_weighted),
         cmocka_unit_test(test_parse_valid),
         cmocka_unit_test(test_parse_tampered_record),
         cmocka_unit_test(test_parse_foreign),
