@@ -4,7 +4,7 @@
 # build and an ASan+UBSan build), checks and tests the contracts, runs every test suite in both
 # builds and the end-to-end suite (the official SDKs against scripts/devnet.sh), then the short
 # forms of valgrind (scripts/valgrind.sh), the benchmark, the soak (scripts/soak.sh --short) and
-# fuzzing (scripts/fuzz.sh 12), and prints a summary. Exits non-zero if anything failed.
+# fuzzing (scripts/fuzz.sh 8), and prints a summary. Exits non-zero if anything failed.
 #
 #   scripts/test.sh            everything
 #   JOBS=N scripts/test.sh     parallelism for builds and ctest (default: nproc)
@@ -69,6 +69,19 @@ check "nm: bare symbols in libcommon.a" bash -c '
     if [ -n "$bare" ]; then echo "not os_-prefixed:"; echo "$bare"; exit 1; fi
     echo "ok: $(nm -g --defined-only build/libcommon.a | awk "NF==3" | wc -l) external symbols, all os_"'
 
+step "cores and SDK: only os_ exports, no exit()"
+# The embedding promise (docs/sdk.md): a node never ends the process that hosts it. libopenseed's
+# one _exit is devchain.c's forked child when exec of anvil fails, which is not the host.
+check "nm: a core can end its host process, or the SDK exports a bare symbol" bash -c '
+    for lib in build/libcommon.a build/libregistry_core.a build/libseller_core.a \
+               build/libbuyer_core.a build/libopenseed.a; do
+        calls=$(nm -u "$lib" | awk "{print \$2}" | grep -xE "exit|abort|quick_exit|_Exit" | sort -u || true)
+        if [ -n "$calls" ]; then echo "$lib calls: $calls"; exit 1; fi
+    done
+    bare=$(nm -g --defined-only build/libopenseed.a | awk "NF==3 {print \$3}" | grep -v "^os_" || true)
+    if [ -n "$bare" ]; then echo "libopenseed.a, not os_-prefixed:"; echo "$bare"; exit 1; fi
+    echo "ok: no exit or abort in libcommon, the three cores or libopenseed; the SDK exports only os_"'
+
 if [ -x scripts/build-contracts.sh ]; then
     step "contracts: committed artifacts match a fresh compile"
     check "contract artifacts differ from sources" bash scripts/build-contracts.sh --check
@@ -103,7 +116,7 @@ run_e2e() {
 run_fuzz() {
     local log line pass fail rc
     log=$(mktemp)
-    bash scripts/fuzz.sh 12 2>&1 | tee "$log"
+    bash scripts/fuzz.sh 8 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     line=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
     if [ -z "$line" ]; then
@@ -169,7 +182,7 @@ check "soak (scripts/soak.sh --short)" bash -c '
     OPENSEED_BENCH_BUILD_DIR=build OPENSEED_BENCH_SKIP_BUILD=1 OPENSEED_BENCH_SKIP_SETUP=1 \
         bash scripts/soak.sh --short --out "$out"'
 
-step "fuzzing: every harness 12 s (scripts/fuzz.sh 12; scripts/fuzz.sh for the long run)"
+step "fuzzing: every harness 8 s (scripts/fuzz.sh 8; scripts/fuzz.sh for the long run)"
 run_fuzz
 
 step "tests: ASan+UBSan build (unit, integration)"

@@ -206,6 +206,12 @@ static void one_call(worker *w, CURL *h, struct curl_slist *const hdrs[2], uint6
     sim_request_free(&rq);
 }
 
+/* Whether the run was asked to end early (sim_options.stop). */
+static bool stopped(const sim *s)
+{
+    return s->o.stop != NULL && atomic_load(s->o.stop);
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -214,7 +220,7 @@ static void *worker_main(void *arg)
     struct curl_slist *hdrs[2] = {headers_for(SIM_KIND_CHAT), headers_for(SIM_KIND_MESSAGES)};
 
     if (h != NULL && hdrs[0] != NULL && hdrs[1] != NULL) {
-        while (mono_ms() < w->deadline_ms) {
+        while (mono_ms() < w->deadline_ms && !stopped(w->s)) {
             uint64_t k = atomic_fetch_add(&by->next, 1);
             one_call(w, h, hdrs, k);
         }
@@ -259,14 +265,17 @@ os_err sim_drive(sim *s)
         }
         ws[i].started = true;
     }
-    /* progress every 5 s while the clients run */
-    for (int64_t next = t0 + 5000; rc == OS_OK && next < deadline; next += 5000) {
-        int64_t now = mono_ms();
-        if (next > now) {
-            struct timespec ts = {.tv_sec = (next - now) / 1000,
-                                  .tv_nsec = ((next - now) % 1000) * 1000000L};
+    /* progress every 5 s while the clients run; a stop is noticed within 100 ms */
+    for (int64_t next = t0 + 5000; rc == OS_OK && next < deadline && !stopped(s); next += 5000) {
+        for (int64_t now = mono_ms(); next > now && !stopped(s); now = mono_ms()) {
+            int64_t ms = next - now < 100 ? next - now : 100;
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = ms * 1000000L};
             while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
                 ;
+        }
+        if (stopped(s)) {
+            sim_say("interrupted: finishing the requests in flight, then collecting");
+            break;
         }
         size_t calls, ok;
         counts(s, &calls, &ok);

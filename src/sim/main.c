@@ -10,7 +10,10 @@
  * for a bad command line.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +161,51 @@ static int print_plan(const sim_plan *pl)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* SIGINT and SIGTERM end the run early (sim_options.stop) rather than the process, so the books
+ * are still read, reconciled and reported and the state directory removed; SIGUSR1 is how main
+ * ends this thread. The signals are blocked in every thread (the mask is set before any starts),
+ * so only this one takes them. */
+typedef struct sig_watch {
+    sigset_t set;
+    atomic_bool stop;
+    pthread_t th;
+    bool running;
+} sig_watch;
+
+static void *sig_main(void *arg)
+{
+    sig_watch *w = arg;
+    int sig = 0;
+
+    while (sigwait(&w->set, &sig) == 0 && sig != SIGUSR1) {
+        if (!atomic_exchange(&w->stop, true))
+            sim_say("signal %d: ending the run early; the books are still read and reconciled", sig);
+    }
+    return NULL;
+}
+
+static void sig_watch_start(sig_watch *w)
+{
+    sigemptyset(&w->set);
+    sigaddset(&w->set, SIGINT);
+    sigaddset(&w->set, SIGTERM);
+    sigaddset(&w->set, SIGUSR1);
+    atomic_init(&w->stop, false);
+    w->running = false;
+    if (pthread_sigmask(SIG_BLOCK, &w->set, NULL) != 0)
+        return; /* the default actions stay: a signal ends the process, as in any program */
+    w->running = pthread_create(&w->th, NULL, sig_main, w) == 0;
+    if (!w->running)
+        (void)pthread_sigmask(SIG_UNBLOCK, &w->set, NULL);
+}
+
+static void sig_watch_stop(sig_watch *w)
+{
+    if (w->running && pthread_kill(w->th, SIGUSR1) == 0)
+        pthread_join(w->th, NULL);
+    w->running = false;
+}
+
 /* Collects, reconciles and reports a run whose clients have finished. */
 static int finish(sim *s, const char *out_path)
 {
@@ -229,12 +277,15 @@ int main(int argc, char **argv)
     }
     /* a node writing to a peer that hung up must get EPIPE, not die */
     signal(SIGPIPE, SIG_IGN);
+    sig_watch sw;
+    sig_watch_start(&sw);
 
     sim_options o = {.dir = f.dir,
                      .keep = f.keep,
                      .anvil = f.anvil,
                      .contracts = f.contracts,
-                     .node_level = f.log_level};
+                     .node_level = f.log_level,
+                     .stop = &sw.stop};
     rc = sim_init(&s, &plan, &o);
     if (rc == OS_OK)
         rc = sim_start(&s);
@@ -249,6 +300,7 @@ int main(int argc, char **argv)
     if (rc != OS_OK)
         sim_say("the simulation stopped: %s", os_strerror(rc));
     sim_free(&s);
+    sig_watch_stop(&sw);
     os_cfg_free(&program, &f);
     return st;
 }

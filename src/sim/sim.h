@@ -210,6 +210,9 @@ typedef struct sim_options {
     const char *anvil;     /* os_devchain_config.anvil */
     const char *contracts; /* os_devchain_config.contracts */
     os_log_level node_level;
+    /* When set (main.c's signal thread, on SIGINT or SIGTERM), the clients take no new request:
+     * the run ends early and is still collected, reconciled and reported. NULL: never. */
+    const atomic_bool *stop;
 } sim_options;
 
 typedef struct sim {

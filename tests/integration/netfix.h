@@ -283,6 +283,26 @@ static inline int nf_wait_listed(netfix *f, const char *service, int want, long 
     return nf_listed(f, service) == want ? 0 : -1;
 }
 
+/* A chain, a registry and n echo sellers (offers[i], with seller_flags: may be NULL), once the
+ * registry lists all n for service and has ranked them (one full rescore). 0 on success; -1 with
+ * the reason in why. */
+static inline int nf_market(netfix *f, const char *tag, uint64_t chain_id,
+                            const char *const *offers, int n, const char *service,
+                            const char *const *seller_flags, char *why, size_t wn)
+{
+    if (nf_setup(f, tag, chain_id, why, wn) != 0 || nf_registry(f, NULL, why, wn) != 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (nf_seller(f, i, offers[i], NULL, seller_flags, why, wn) != 0)
+            return -1;
+    if (nf_wait_listed(f, service, n, 30000) != 0) {
+        snprintf(why, wn, "the registry does not list the %d sellers of %s", n, service);
+        return -1;
+    }
+    rc_sleep_ms(1200); /* a full rescore ranks them (the fixture's rescore interval is 1 s) */
+    return 0;
+}
+
 /* The buyer (wallet: anvil account 1, minted 50 USDC on first call) on a fixed port with a 2 USDC
  * deposit and a 1 s peer-list TTL; extra flags after. */
 static inline int nf_buyer(netfix *f, const char *const *extra, char *why, size_t n)

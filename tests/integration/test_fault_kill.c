@@ -62,18 +62,8 @@ static int start_network(const char *tag, const char *const *seller_flags)
 {
     char why[NF_WHY] = "";
 
-    if (nf_setup(&fx, tag, CHAIN, why, sizeof(why)) != 0 ||
-        nf_registry(&fx, NULL, why, sizeof(why)) != 0)
-        goto fail;
-    for (int i = 0; i < 2; i++)
-        if (nf_seller(&fx, i, offers[i], NULL, seller_flags, why, sizeof(why)) != 0)
-            goto fail;
-    if (nf_wait_listed(&fx, "echo", 2, 30000) != 0) {
-        snprintf(why, sizeof(why), "the registry does not list both sellers");
-        goto fail;
-    }
-    rc_sleep_ms(1200); /* a full rescore ranks both */
-    if (nf_buyer(&fx, NULL, why, sizeof(why)) != 0)
+    if (nf_market(&fx, tag, CHAIN, offers, 2, "echo", seller_flags, why, sizeof(why)) != 0 ||
+        nf_buyer(&fx, NULL, why, sizeof(why)) != 0)
         goto fail;
     return 0;
 fail:

@@ -31,18 +31,8 @@ static int setup(void **state)
         "output=1.2"};
     (void)state;
 
-    if (nf_setup(&fx, "network", CHAIN, why, sizeof(why)) != 0 ||
-        nf_registry(&fx, NULL, why, sizeof(why)) != 0)
-        goto fail;
-    for (int i = 0; i < 2; i++)
-        if (nf_seller(&fx, i, offers[i], NULL, NULL, why, sizeof(why)) != 0)
-            goto fail;
-    if (nf_wait_listed(&fx, "echo", 2, 30000) != 0) {
-        snprintf(why, sizeof(why), "the registry does not list both sellers");
-        goto fail;
-    }
-    rc_sleep_ms(1200); /* a full rescore ranks by price */
-    if (nf_buyer(&fx, NULL, why, sizeof(why)) != 0)
+    if (nf_market(&fx, "network", CHAIN, offers, 2, "echo", NULL, why, sizeof(why)) != 0 ||
+        nf_buyer(&fx, NULL, why, sizeof(why)) != 0)
         goto fail;
     return 0;
 fail:

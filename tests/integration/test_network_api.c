@@ -28,6 +28,7 @@
 #include "openseed/network.h"
 
 #include "registry.h"
+#include "treg.h"
 
 #define CHAIN 31337
 
@@ -39,49 +40,6 @@ static const uint8_t OTHER_ESCROW[20] = {0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x3
                                          0x33, 0x33, 0x33, 0x33, 0x33, 0x33};
 
 /* ------------------------------------------------------------------ registries */
-
-typedef struct treg {
-    char dir[64];
-    char db[128];
-    char base[64];
-    rg_registry *rg;
-    os_logger log;
-} treg;
-
-static void treg_start(treg *t, uint64_t chain_id, uint64_t rescore_ms)
-{
-    rg_options o;
-
-    memset(t, 0, sizeof(*t));
-    snprintf(t->dir, sizeof(t->dir), "/tmp/openseed-netapi-XXXXXX");
-    assert_int_equal(rc_tmpdir(t->dir), 0);
-    snprintf(t->db, sizeof(t->db), "%s/registry.db", t->dir);
-    rg_options_default(&o);
-    o.listen = "127.0.0.1:0";
-    o.db_path = t->db;
-    o.chain_id = chain_id;
-    o.rescore_interval_ms = rescore_ms;
-    o.rate_per_s = 0;
-    o.drain_timeout_ms = 1000;
-    os_logger_init(&t->log, "registry", OS_LOG_ERROR);
-    assert_int_equal(rg_registry_new_opts(&t->rg, &o, &t->log), OS_OK);
-    assert_int_equal(rg_registry_start(t->rg), OS_OK);
-    snprintf(t->base, sizeof(t->base), "http://127.0.0.1:%u", (unsigned)rg_registry_port(t->rg));
-}
-
-static void treg_stop(treg *t)
-{
-    rg_registry_free(t->rg);
-    t->rg = NULL;
-}
-
-static void treg_close(treg *t)
-{
-    treg_stop(t);
-    if (t->dir[0] != '\0')
-        rc_rmtree(t->dir);
-    t->dir[0] = '\0';
-}
 
 /* ------------------------------------------------------------------ a fake registry */
 
@@ -348,7 +306,7 @@ static void test_listing(void **state)
     rc_offer embed = {.service = "embed", .input = 900000, .output = 900000};
     rc_offer agent = {.capability = "agent", .service = "chat", .input = 1, .output = 1};
 
-    treg_start(&f->reg[0], CHAIN, 60000);
+    treg_start(&f->reg[0], "netapi", CHAIN, 60000);
     for (uint32_t i = 0; i < 5; i++)
         assert_int_equal(rc_seller_init(&s[i], 100 + i), 0);
     announce(&f->reg[0], &s[0], "http://s0.example:8378", &chat[0], 1);
@@ -491,8 +449,8 @@ static void test_merge(void **state)
     os_peer_list l;
     rc_offer o = {.service = "chat", .input = 10, .output = 20};
 
-    treg_start(&f->reg[0], CHAIN, 60000);
-    treg_start(&f->reg[1], CHAIN, 60000);
+    treg_start(&f->reg[0], "netapi", CHAIN, 60000);
+    treg_start(&f->reg[1], "netapi", CHAIN, 60000);
     for (uint32_t i = 0; i < 4; i++)
         assert_int_equal(rc_seller_init(&s[i], 200 + i), 0);
     uint64_t seq0 = rc_next_seq(&s[0]), seq;
@@ -717,7 +675,7 @@ static void test_fake_registry(void **state)
     assert_int_equal(os_network_peer(f->net, &one, s[8].addr), OS_ERR_NOTFOUND);
 
     /* next to a real registry holding the genuine s1: the forgery cannot hide it */
-    treg_start(&f->reg[0], CHAIN, 60000);
+    treg_start(&f->reg[0], "netapi", CHAIN, 60000);
     rc_offer o = {.service = "chat", .input = 1, .output = 2};
     announce(&f->reg[0], &s[1], "http://s1.example", &o, 1);
     const char *two[2] = {f->fk.base, f->reg[0].base};
@@ -798,7 +756,7 @@ static void test_paging(void **state)
     os_peer_list all, some;
 
     assert_non_null(s);
-    treg_start(&f->reg[0], CHAIN, 600000);
+    treg_start(&f->reg[0], "netapi", CHAIN, 600000);
     for (uint32_t i = 0; i < N; i++) {
         char ep[64];
         rc_offer o = {.service = "bulk", .input = 1000 + 7 * i, .output = 5000 - 3 * i};
@@ -846,7 +804,7 @@ static void test_other_chain(void **state)
     rc_offer o = {.service = "chat", .input = 1, .output = 2};
 
     /* a registry of chain 1, whose sellers sign for chain 1 */
-    treg_start(&f->reg[0], 1, 60000);
+    treg_start(&f->reg[0], "netapi", 1, 60000);
     for (uint32_t i = 0; i < 2; i++) {
         assert_int_equal(rc_seller_init(&s[i], 500 + i), 0);
         announce_seq(&f->reg[0], &s[i], "http://c1.example", rc_next_seq(&s[i]), 1, NULL, &o, 1);
@@ -904,7 +862,7 @@ static void test_no_registry(void **state)
     assert_false(log_has(f, "opensesame"));
 
     /* a registry that is down next to one that is up */
-    treg_start(&f->reg[0], CHAIN, 60000);
+    treg_start(&f->reg[0], "netapi", CHAIN, 60000);
     const char *two[2] = {url, f->reg[0].base};
     net_open(f, two, 2, CHAIN, OUR_ESCROW);
     assert_int_equal(peers(f, &l, "chat", 0, 0, 0), OS_OK);

@@ -30,6 +30,7 @@
 #include "peers.h"
 #include "peers_internal.h"
 #include "registry.h"
+#include "treg.h"
 
 #define CHAIN 31337
 #define TTL 10000
@@ -40,14 +41,6 @@ static const uint8_t OUR_ESCROW[20] = {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
                                        0x11, 0x11, 0x11, 0x11, 0x11, 0x11}; /* rc_record's */
 
 /* ------------------------------------------------------------------ fixture */
-
-typedef struct treg {
-    char dir[64];
-    char db[128];
-    char base[64];
-    rg_registry *rg;
-    os_logger log;
-} treg;
 
 typedef struct fx {
     treg reg[2];
@@ -62,42 +55,6 @@ typedef struct fx {
 static int64_t fake_clock(void *ud)
 {
     return atomic_load(&((fx *)ud)->clock);
-}
-
-static void treg_start(treg *t)
-{
-    rg_options o;
-
-    memset(t, 0, sizeof(*t));
-    snprintf(t->dir, sizeof(t->dir), "/tmp/openseed-peers-XXXXXX");
-    assert_int_equal(rc_tmpdir(t->dir), 0);
-    snprintf(t->db, sizeof(t->db), "%s/registry.db", t->dir);
-    rg_options_default(&o);
-    o.listen = "127.0.0.1:0";
-    o.db_path = t->db;
-    o.chain_id = CHAIN;
-    o.rescore_interval_ms = 100;
-    o.rate_per_s = 0;
-    o.drain_timeout_ms = 1000;
-    os_logger_init(&t->log, "registry", OS_LOG_ERROR);
-    assert_int_equal(rg_registry_new_opts(&t->rg, &o, &t->log), OS_OK);
-    assert_int_equal(rg_registry_start(t->rg), OS_OK);
-    snprintf(t->base, sizeof(t->base), "http://127.0.0.1:%u", (unsigned)rg_registry_port(t->rg));
-}
-
-/* Stops the registry (its port then refuses connections); the directory stays until close. */
-static void treg_stop(treg *t)
-{
-    rg_registry_free(t->rg);
-    t->rg = NULL;
-}
-
-static void treg_close(treg *t)
-{
-    treg_stop(t);
-    if (t->dir[0] != '\0')
-        rc_rmtree(t->dir);
-    t->dir[0] = '\0';
 }
 
 static int fx_setup(void **state)
@@ -293,7 +250,7 @@ static void test_rank_by_score(void **state)
     rc_seller s[3];
     size_t n;
 
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     announce1(&f->reg[0], &s[1], 1, "svc-rank", 200, 600);
     announce1(&f->reg[0], &s[2], 2, "svc-rank", 400, 1200);
     announce1(&f->reg[0], &s[0], 0, "svc-rank", 100, 300);
@@ -346,7 +303,7 @@ static void test_api_and_price_caps(void **state)
     size_t n;
     by_peer *r;
 
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     assert_int_equal(rc_seller_init(&a, 10), 0);
     assert_int_equal(rc_seller_init(&b, 11), 0);
     assert_int_equal(rc_seller_init(&c, 12), 0);
@@ -411,7 +368,7 @@ static void test_offering_choice(void **state)
     size_t n;
     by_peer *r;
 
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     assert_int_equal(rc_seller_init(&a, 20), 0);
     announce(&f->reg[0], &a, "http://a.example", offs, 3, NULL, NULL);
     wait_listed(&f->reg[0], "svc-o", 1);
@@ -436,7 +393,7 @@ static void test_pin(void **state)
     by_peer *r;
     by_price_cap cap = {.max_input = 1, .max_output = 1}; /* excludes everyone */
 
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     announce1(&f->reg[0], &a, 30, "svc-pin", 100, 100);
     announce1(&f->reg[0], &b, 31, "svc-pin", 200, 200);
     wait_listed(&f->reg[0], "svc-pin", 2);
@@ -486,7 +443,7 @@ static void test_foreign_escrow_and_chain_dropped(void **state)
     by_peer *r;
 
     memset(other, 0x33, sizeof(other));
-    treg_start(&f->reg[0]); /* a registry without an escrow takes any */
+    treg_start(&f->reg[0], "peers", CHAIN, 100); /* a registry without an escrow takes any */
     assert_int_equal(rc_seller_init(&a, 40), 0);
     assert_int_equal(rc_seller_init(&b, 41), 0);
     announce(&f->reg[0], &a, "http://a.example", &o, 1, NULL, NULL);
@@ -522,7 +479,7 @@ static void test_every_page(void **state)
     size_t n;
 
     assert_non_null(s);
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     for (uint32_t i = 0; i < N; i++)
         announce1(&f->reg[0], &s[i], 100 + i, "svc-many", 100 + i, 100 + i);
     wait_listed(&f->reg[0], "svc-many", N);
@@ -546,7 +503,7 @@ static void test_heartbeat_endpoint(void **state)
     rc_seller a;
     size_t n;
 
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     announce1(&f->reg[0], &a, 50, "svc-hb", 10, 10);
     heartbeat(&f->reg[0], &a, "https://moved.example:9000/tunnel");
     wait_listed(&f->reg[0], "svc-hb", 1);
@@ -573,7 +530,7 @@ static void test_cooldown(void **state)
     by_peer *r;
     by_observation fail = {.ok = false}, ok = {.ok = true, .ttft_ms = 0};
 
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     announce1(&f->reg[0], &a, 60, "svc-cool", 100, 100);
     announce1(&f->reg[0], &b, 61, "svc-cool", 200, 200);
     wait_listed(&f->reg[0], "svc-cool", 2);
@@ -673,7 +630,7 @@ static void test_ttft_reorders(void **state)
     size_t n;
     by_peer *r;
 
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     announce1(&f->reg[0], &a, 70, "svc-ttft", 100, 100);
     announce1(&f->reg[0], &b, 71, "svc-ttft", 200, 200);
     wait_listed(&f->reg[0], "svc-ttft", 2);
@@ -797,7 +754,7 @@ static void test_stale_cache(void **state)
     by_peer *r;
     json_t *m1, *m2;
 
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     announce1(&f->reg[0], &a, 80, "svc-stale", 100, 100);
     announce1(&f->reg[0], &b, 81, "svc-stale", 200, 200);
     wait_listed(&f->reg[0], "svc-stale", 2);
@@ -844,7 +801,7 @@ static void test_nothing_cached_down(void **state)
     size_t n;
     json_t *m = (json_t *)(uintptr_t)1;
 
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     treg_stop(&f->reg[0]); /* a port that refuses */
     assert_int_equal(rc_seller_init(&a, 90), 0);
     bp_open1(f, &f->reg[0]);
@@ -866,10 +823,10 @@ static void test_registries_in_order(void **state)
     by_peer *r;
     char dead[64];
 
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     snprintf(dead, sizeof(dead), "%s", f->reg[0].base);
     treg_stop(&f->reg[0]);
-    treg_start(&f->reg[1]);
+    treg_start(&f->reg[1], "peers", CHAIN, 100);
     announce1(&f->reg[1], &y, 95, "svc-y", 10, 10);
     wait_listed(&f->reg[1], "svc-y", 1);
 
@@ -883,7 +840,7 @@ static void test_registries_in_order(void **state)
 
     /* the first answers but lists nobody for the service: the second's listing is used */
     treg_close(&f->reg[0]);
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     announce1(&f->reg[0], &x, 96, "svc-x", 10, 10);
     wait_listed(&f->reg[0], "svc-x", 1);
     const char *b2[2] = {f->reg[0].base, f->reg[1].base};
@@ -925,7 +882,7 @@ static void test_models_shape(void **state)
     json_t *m, *want;
     char *text;
 
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     assert_int_equal(rc_seller_init(&a, 97), 0);
     assert_int_equal(rc_seller_init(&b, 98), 0);
     announce(&f->reg[0], &a, "http://a.example", oa, 2, NULL, NULL);
@@ -965,7 +922,7 @@ static void test_json_view(void **state)
     static const char *const okeys[] = {"successes",   "failures",     "consecutive_failures",
                                         "avg_ttft_ms", "tokens_per_s", NULL};
 
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     announce1(&f->reg[0], &a, 110, "svc-json", 100, 100);
     announce1(&f->reg[0], &b, 111, "svc-json", 200, 200);
     heartbeat(&f->reg[0], &a, "http://seller-110.example:8378");
@@ -1106,7 +1063,7 @@ static void test_threads(void **state)
     json_t *m;
     atomic_int stop = 0;
 
-    treg_start(&f->reg[0]);
+    treg_start(&f->reg[0], "peers", CHAIN, 100);
     announce1(&f->reg[0], &s[0], 120, "svc-mt", 100, 100);
     announce1(&f->reg[0], &s[1], 121, "svc-mt", 200, 200);
     wait_listed(&f->reg[0], "svc-mt", 2);

@@ -41,17 +41,8 @@ static int setup(void **state)
     };
     (void)state;
 
-    if (nf_setup(&fx, "route", CHAIN, why, sizeof(why)) != 0 ||
-        nf_registry(&fx, NULL, why, sizeof(why)) != 0)
+    if (nf_market(&fx, "route", CHAIN, offers, 3, "echo", NULL, why, sizeof(why)) != 0)
         goto fail;
-    for (int i = 0; i < 3; i++)
-        if (nf_seller(&fx, i, offers[i], NULL, NULL, why, sizeof(why)) != 0)
-            goto fail;
-    if (nf_wait_listed(&fx, "echo", 3, 30000) != 0) {
-        snprintf(why, sizeof(why), "the registry does not list the three sellers");
-        goto fail;
-    }
-    rc_sleep_ms(1200); /* a full rescore ranks by price */
     return 0;
 fail:
     fprintf(stderr, "setup: %s\n", why);

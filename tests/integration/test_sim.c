@@ -190,9 +190,27 @@ static void test_bad_command_lines_exit_2(void **state)
 
 /* ---- the run -------------------------------------------------------------------------------- */
 
-/* Runs openseed-sim with args, its output in files under tmp; its exit status. */
-static int run_long(const char *const *args, const char *out_path, const char *err_path)
+/* Whether the file at path contains needle (a small log). */
+static bool file_has(const char *path, const char *needle)
 {
+    char buf[16384];
+    size_t n = 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+/* Runs openseed-sim with args, its output in files under tmp; its exit status. With
+ * interrupt_s > 0, SIGINT is sent once, that many seconds after the clients started. */
+static int run_long(const char *const *args, const char *out_path, const char *err_path,
+                    int interrupt_s)
+{
+    time_t interrupt_at = 0;
+    bool interrupted = false;
     char path[1200];
     char *argv[40];
     int argc = 0;
@@ -221,6 +239,14 @@ static int run_long(const char *const *args, const char *out_path, const char *e
         if (w == pid)
             return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
         assert_true(w == 0 || errno == EINTR);
+        if (interrupt_s > 0 && !interrupted) {
+            if (interrupt_at == 0 && file_has(err_path, "openseed-sim: driving "))
+                interrupt_at = time(NULL) + interrupt_s;
+            if (interrupt_at != 0 && time(NULL) >= interrupt_at) {
+                assert_int_equal(kill(pid, SIGINT), 0);
+                interrupted = true;
+            }
+        }
         if (time(NULL) > deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &ws, 0);
@@ -338,7 +364,7 @@ static void test_run_reconciles_and_routes_by_price_and_reliability(void **state
     int st =
         run_long((const char *const[]){"--sellers", "20", "--buyers", "5", "--duration", "30",
                                        "--seed", "7", "--dir", dir, "--keep", "--out", res, NULL},
-                 out, err);
+                 out, err, 0);
     fprintf(stderr, "openseed-sim ran %lld s, exit %d\n", (long long)(time(NULL) - t0), st);
     if (st != 0) {
         show_file(out);
@@ -485,12 +511,51 @@ static void test_run_reconciles_and_routes_by_price_and_reliability(void **state
     json_decref(r);
 }
 
+/* SIGINT while the clients run ends the run early, not the process: the requests in flight
+ * finish, the books are read, settled and reconciled, the results written, the temporary state
+ * directory removed, and the exit status is 0. */
+static void test_sigint_ends_the_run_early_and_reconciles(void **state)
+{
+    char out[320], err[320], res[320];
+    (void)state;
+
+    snprintf(out, sizeof(out), "%s/int.out", tmp);
+    snprintf(err, sizeof(err), "%s/int.err", tmp);
+    snprintf(res, sizeof(res), "%s/int.json", tmp);
+    int st = run_long((const char *const[]){"--sellers", "4", "--buyers", "1", "--duration",
+                                            "600", "--seed", "5", "--out", res, NULL},
+                      out, err, 3);
+    if (st != 0) {
+        show_file(out);
+        show_file(err);
+    }
+    assert_int_equal(st, 0);
+    assert_true(file_has(err, "ending the run early"));
+    json_error_t je;
+    json_t *r = json_load_file(res, 0, &je);
+    assert_non_null(r);
+    double ran = json_number_value(json_object_get(r, "duration_s"));
+    fprintf(stderr, "interrupted run: clients ran %.1f s\n", ran);
+    assert_true(ran >= 1.5 && ran < 60.0); /* 3 s, counted in whole seconds from a poll */
+    json_t *rec = json_object_get(r, "reconciliation");
+    assert_true(json_is_true(json_object_get(rec, "ok")));
+    assert_int_equal(json_integer_value(json_object_get(rec, "failed")), 0);
+    assert_true(json_array_size(json_object_get(rec, "checks")) > 10);
+    assert_true(json_integer_value(json_object_get(json_object_get(r, "totals"), "ok")) > 0);
+    const char *dir = json_string_value(json_object_get(r, "dir"));
+    assert_non_null(dir);
+    struct stat sb;
+    assert_int_not_equal(stat(dir, &sb), 0); /* the temporary directory is gone */
+    json_decref(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_is_a_function_of_the_seed),
         cmocka_unit_test(test_bad_command_lines_exit_2),
         cmocka_unit_test(test_run_reconciles_and_routes_by_price_and_reliability),
+        cmocka_unit_test(test_sigint_ends_the_run_early_and_reconciles),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
