@@ -188,4 +188,12 @@ OS_WUR os_err os_http_client_json(os_http_client *c, long *status, json_t **json
                                   const json_t *json_body, const os_http_header *headers,
                                   size_t n_headers);
 
+/*
+ * url without its user info ("https://user:pw@host/x" -> "https://host/x"), for logs and status
+ * pages: everything up to the last '@' of the authority goes, so an unencoded '@' in a password
+ * leaks nothing. Into out (cap bytes, always NUL-terminated); OS_ERR_TOOBIG when it does not fit
+ * (out holds a cut copy), OS_ERR_INVALID for NULL arguments.
+ */
+OS_WUR os_err os_url_without_userinfo(char *out, size_t cap, const char *url);
+
 #endif

@@ -50,6 +50,8 @@ void os_offering_builder_init(os_offering_builder *b);
 
 /* "inference", "agent" or "tool". */
 OS_WUR os_err os_offering_capability(os_offering_builder *b, const char *capability);
+/* Whether s is one of those capabilities (a query's filter, for instance); false for NULL. */
+bool os_offering_capability_ok(const char *s);
 
 /* Adds a service name buyers ask for (1 to 63 of [A-Za-z0-9._:/-]); at most
  * OS_RECORD_MAX_SERVICES, each once. */

@@ -844,3 +844,24 @@ os_err os_http_client_json(os_http_client *c, long *status, json_t **json_out,
     }
     return err;
 }
+
+os_err os_url_without_userinfo(char *out, size_t cap, const char *url)
+{
+    const char *auth, *end, *at = NULL;
+    int n;
+
+    if (out == NULL || cap == 0)
+        return OS_ERR_INVALID;
+    out[0] = '\0';
+    if (url == NULL)
+        return OS_ERR_INVALID;
+    auth = strstr(url, "://");
+    auth = auth != NULL ? auth + 3 : url;
+    end = auth + strcspn(auth, "/?#");
+    for (const char *p = auth; p < end; p++)
+        if (*p == '@')
+            at = p; /* the last one: an unencoded '@' in a password does not leak the rest */
+    n = at != NULL ? snprintf(out, cap, "%.*s%s", (int)(auth - url), url, at + 1)
+                   : snprintf(out, cap, "%s", url);
+    return n < 0 || (size_t)n >= cap ? OS_ERR_TOOBIG : OS_OK;
+}

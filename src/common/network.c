@@ -12,6 +12,7 @@
  * client is itself thread-safe), which is what lets threads share it.
  */
 #include "openseed/network.h"
+#include "openseed/offering.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -35,8 +36,6 @@
 #define MAX_CURSOR 256
 #define URL_CAP 2048
 #define HASH_BITS 15 /* 32768 slots for at most 10,000 nodes */
-
-static const char *const capabilities[] = {"inference", "agent", "tool", NULL};
 
 struct os_network {
     size_t n;
@@ -90,13 +89,6 @@ static bool base_url_ok(const char *s, size_t *auth_at, size_t *path_at)
     *path_at = i;
     /* a host must remain once user info is set aside */
     return host_at(s, *auth_at, *path_at) < *path_at;
-}
-
-/* The URL with its user info removed. */
-static void url_shown(char out[OS_NETWORK_URL_MAX], const char *url, size_t auth_at, size_t path_at)
-{
-    snprintf(out, OS_NETWORK_URL_MAX, "%.*s%s", (int)auth_at, url,
-             url + host_at(url, auth_at, path_at));
 }
 
 /* Appends "&key=value" (the first one with '?'), value percent-encoded. False when too long. */
@@ -157,7 +149,11 @@ os_err os_network_new(os_network **out, const os_network_config *cfg)
             len--;
         memcpy(net->url[i], u, len);
         net->url[i][len] = '\0';
-        url_shown(net->shown[i], net->url[i], auth_at, path_at);
+        /* never longer than the URL itself, so it fits */
+        if (os_url_without_userinfo(net->shown[i], sizeof(net->shown[i]), net->url[i]) != OS_OK) {
+            free(net);
+            return OS_ERR_INTERNAL;
+        }
     }
     memset(&hc, 0, sizeof(hc));
     hc.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -580,9 +576,7 @@ static bool query_ok(const os_peer_query *q)
     return (q->service == NULL || q->service[0] == '\0' ||
             os_record_name_ok(q->service, strlen(q->service))) &&
            (q->capability == NULL || q->capability[0] == '\0' ||
-            strcmp(q->capability, capabilities[0]) == 0 ||
-            strcmp(q->capability, capabilities[1]) == 0 ||
-            strcmp(q->capability, capabilities[2]) == 0) &&
+            os_offering_capability_ok(q->capability)) &&
            isfinite(q->min_reputation) && q->min_reputation >= 0.0 && q->min_reputation <= 1.0;
 }
 

@@ -51,6 +51,11 @@ static int model_ok(const char *s, size_t n)
     return 1;
 }
 
+bool os_offering_capability_ok(const char *s)
+{
+    return s != NULL && in_list(s, capabilities);
+}
+
 /* ------------------------------------------------------------------ JSON */
 
 /* A wire price: a canonical decimal string (a JSON number is refused, as for every amount). */

@@ -159,7 +159,7 @@ static json_t *j_url(const char *url)
 
     if (url == NULL)
         return json_null();
-    if (sl_url_without_userinfo(buf, sizeof(buf), url) != OS_OK)
+    if (os_url_without_userinfo(buf, sizeof(buf), url) != OS_OK)
         return json_string("?");
     return json_string(buf);
 }

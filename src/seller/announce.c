@@ -173,27 +173,6 @@ static os_err url_join(char **out, const char *base, const char *path)
     return OS_OK;
 }
 
-os_err sl_url_without_userinfo(char *out, size_t cap, const char *url)
-{
-    const char *auth, *end, *at = NULL;
-    int n;
-
-    if (out == NULL || cap == 0)
-        return OS_ERR_INVALID;
-    out[0] = '\0';
-    if (url == NULL)
-        return OS_ERR_INVALID;
-    auth = strstr(url, "://");
-    auth = auth != NULL ? auth + 3 : url;
-    end = auth + strcspn(auth, "/?#");
-    for (const char *p = auth; p < end; p++)
-        if (*p == '@')
-            at = p; /* the last one: an unencoded '@' in a password does not leak the rest */
-    n = at != NULL ? snprintf(out, cap, "%.*s%s", (int)(auth - url), url, at + 1)
-                   : snprintf(out, cap, "%s", url);
-    return n < 0 || (size_t)n >= cap ? OS_ERR_TOOBIG : OS_OK;
-}
-
 static os_err reg_init(reg *r, const char *url)
 {
     char shown[SL_REGISTRY_URL_MAX];
@@ -227,7 +206,7 @@ static os_err reg_init(reg *r, const char *url)
     /* the user info (credentials for a proxy or the registry) goes to curl, nowhere else */
     if ((rc = url_join(&r->announce_url, full, "/v1/announce")) != OS_OK ||
         (rc = url_join(&r->heartbeat_url, full, "/v1/heartbeat")) != OS_OK ||
-        (rc = sl_url_without_userinfo(shown, sizeof(shown), full)) != OS_OK) {
+        (rc = os_url_without_userinfo(shown, sizeof(shown), full)) != OS_OK) {
         free(full);
         return rc;
     }

@@ -87,10 +87,4 @@ typedef struct sl_registry_status {
  */
 OS_WUR os_err sl_announcer_registries(sl_announcer *a, sl_registry_status **out, size_t *n);
 
-/*
- * url without its user info ("https://user:pw@host/x" -> "https://host/x"), into out (cap bytes,
- * always NUL-terminated). OS_ERR_TOOBIG when it does not fit (out holds a cut copy).
- */
-OS_WUR os_err sl_url_without_userinfo(char *out, size_t cap, const char *url);
-
 #endif

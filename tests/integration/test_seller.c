@@ -1497,13 +1497,13 @@ static void test_url_without_userinfo(void **state)
     (void)state;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        assert_int_equal(sl_url_without_userinfo(out, sizeof(out), cases[i][0]), OS_OK);
+        assert_int_equal(os_url_without_userinfo(out, sizeof(out), cases[i][0]), OS_OK);
         assert_string_equal(out, cases[i][1]);
     }
-    assert_int_equal(sl_url_without_userinfo(out, 8, "http://u:p@longer.example"), OS_ERR_TOOBIG);
+    assert_int_equal(os_url_without_userinfo(out, 8, "http://u:p@longer.example"), OS_ERR_TOOBIG);
     assert_true(strlen(out) == 7 && strchr(out, '@') == NULL);
-    assert_int_equal(sl_url_without_userinfo(out, sizeof(out), NULL), OS_ERR_INVALID);
-    assert_int_equal(sl_url_without_userinfo(NULL, 0, "http://x"), OS_ERR_INVALID);
+    assert_int_equal(os_url_without_userinfo(out, sizeof(out), NULL), OS_ERR_INVALID);
+    assert_int_equal(os_url_without_userinfo(NULL, 0, "http://x"), OS_ERR_INVALID);
 }
 
 /* The status's fields every seller has; its registries array is returned (borrowed from j). */

@@ -216,6 +216,10 @@ static void test_setters(void **state)
            "capability \"Agent\": must be \"inference\", \"agent\" or \"tool\"");
     os_offering_builder_init(&b);
     REFUSE(&b, os_offering_capability(&b, NULL), "capability: none given");
+    assert_true(os_offering_capability_ok("inference") && os_offering_capability_ok("agent") &&
+                os_offering_capability_ok("tool"));
+    assert_false(os_offering_capability_ok("Agent") || os_offering_capability_ok("") ||
+                 os_offering_capability_ok("tools") || os_offering_capability_ok(NULL));
 
     /* services: the name rule, duplicates, at most 8 */
     os_offering_builder_init(&b);
