@@ -193,6 +193,14 @@ OS_WUR os_err os_cfg_listen_sockaddr(struct sockaddr_storage *out, socklen_t *ou
 /* Writes l as it would be configured: "host:port", or "[v6]:port" for an IPv6 host. */
 void os_cfg_listen_format(char out[OS_CFG_LISTEN_STR_LEN], const os_cfg_listen *l);
 
+/*
+ * "http://HOST:PORT" of a server listening on l whose bound port is port (l's own port when 0),
+ * into out: the URL a local client dials. A wildcard host ("0.0.0.0", "*", none) becomes
+ * 127.0.0.1 and "::" becomes [::1], since nothing can connect to a wildcard. OS_ERR_TOOBIG when
+ * cap is too small (out is then "").
+ */
+OS_WUR os_err os_cfg_listen_url(char *out, size_t cap, const os_cfg_listen *l, uint16_t port);
+
 /* True when a listen host is a loopback address or "localhost". */
 bool os_cfg_listen_is_loopback(const os_cfg_listen *l);
 

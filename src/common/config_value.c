@@ -335,6 +335,30 @@ void os_cfg_listen_format(char out[OS_CFG_LISTEN_STR_LEN], const os_cfg_listen *
                  (unsigned)l->port);
 }
 
+os_err os_cfg_listen_url(char *out, size_t cap, const os_cfg_listen *l, uint16_t port)
+{
+    char hp[OS_CFG_LISTEN_STR_LEN];
+    os_cfg_listen a;
+    int n;
+
+    if (out == NULL || cap == 0 || l == NULL)
+        return OS_ERR_INVALID;
+    a = *l;
+    if (strcmp(a.host, "0.0.0.0") == 0 || a.host[0] == '\0' || strcmp(a.host, "*") == 0)
+        snprintf(a.host, sizeof(a.host), "127.0.0.1");
+    else if (strcmp(a.host, "::") == 0)
+        snprintf(a.host, sizeof(a.host), "::1");
+    if (port != 0)
+        a.port = port;
+    os_cfg_listen_format(hp, &a);
+    n = snprintf(out, cap, "http://%s", hp);
+    if (n < 0 || (size_t)n >= cap) {
+        out[0] = '\0';
+        return OS_ERR_TOOBIG;
+    }
+    return OS_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* fields */
 

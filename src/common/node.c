@@ -69,8 +69,8 @@ int os_node_main(const os_node_program *prog, void *cfg, int argc, char **argv)
 
     /* os_cfg_load sets the fields of its table; common keys a daemon's table leaves out (tls_*,
      * ca_file) must read as unset */
-    memset(cfg, 0, prog->config_size > sizeof(os_node_config) ? prog->config_size
-                                                              : sizeof(os_node_config));
+    memset(cfg, 0,
+           prog->config_size > sizeof(os_node_config) ? prog->config_size : sizeof(os_node_config));
     rc = os_cfg_load(prog->config, cfg, &rep, argc, argv);
     status = os_cfg_dispatch(prog->config, cfg, &rep, rc, stdout, stderr);
 
@@ -293,18 +293,13 @@ static bool reload_config(os_node *node, const os_node_service *svc)
 /* The URL of the daemon's own /healthz: its listen host, loopback for a wildcard. */
 static os_err probe_url(char *out, size_t cap, const os_node_config *nc, uint16_t port)
 {
-    char host[OS_CFG_LISTEN_STR_LEN];
-    os_cfg_listen l = nc->listen;
-    int n;
+    size_t n;
+    os_err rc = os_cfg_listen_url(out, cap, &nc->listen, port);
 
-    if (strcmp(l.host, "0.0.0.0") == 0 || l.host[0] == '\0' || strcmp(l.host, "*") == 0)
-        snprintf(l.host, sizeof(l.host), "127.0.0.1");
-    else if (strcmp(l.host, "::") == 0)
-        snprintf(l.host, sizeof(l.host), "::1");
-    l.port = port;
-    os_cfg_listen_format(host, &l);
-    n = snprintf(out, cap, "http://%s/healthz", host);
-    return n < 0 || (size_t)n >= cap ? OS_ERR_TOOBIG : OS_OK;
+    if (rc != OS_OK)
+        return rc;
+    n = strlen(out);
+    return snprintf(out + n, cap - n, "/healthz") < (int)(cap - n) ? OS_OK : OS_ERR_TOOBIG;
 }
 
 /* One health check: the daemon's HTTP server accepts, a worker thread runs the handler and the
@@ -364,8 +359,10 @@ int os_node_serve(os_node *node, const sigset_t *set, const os_node_service *svc
             os_log_info(node->lg, "watchdog: a health check every %lld ms",
                         (long long)(tick_us / 1000));
         else
-            os_log_info(node->lg, "watchdog: a ping every %lld ms (no health check: the daemon "
-                        "gave no plain-HTTP port to probe)", (long long)(tick_us / 1000));
+            os_log_info(node->lg,
+                        "watchdog: a ping every %lld ms (no health check: the daemon "
+                        "gave no plain-HTTP port to probe)",
+                        (long long)(tick_us / 1000));
         next_us = mono_us() + tick_us;
     }
 

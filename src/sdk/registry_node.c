@@ -142,7 +142,7 @@ os_err os_registry_node_url(const os_registry_node *r, char *out, size_t cap)
     out[0] = '\0';
     if (port == 0)
         return OS_ERR_INVALID;
-    return os_sdk_url(out, cap, &r->listen, port);
+    return os_cfg_listen_url(out, cap, &r->listen, port);
 }
 
 void os_registry_node_stop(os_registry_node *r)

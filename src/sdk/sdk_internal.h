@@ -146,28 +146,4 @@ static inline os_err os_sdk_mkdir_private(const char *dir, const char *node, con
     return OS_OK;
 }
 
-/* "http://HOST:PORT" for a node listening on l whose bound port is port, into out; a wildcard
- * host (0.0.0.0, ::) becomes the loopback address of its family, since nothing can connect to a
- * wildcard. OS_ERR_TOOBIG when cap is too small. */
-static inline os_err os_sdk_url(char *out, size_t cap, const os_cfg_listen *l, uint16_t port)
-{
-    char hp[OS_CFG_LISTEN_STR_LEN];
-    os_cfg_listen a = *l;
-    int n;
-
-    if (strcmp(a.host, "0.0.0.0") == 0 || a.host[0] == '\0')
-        snprintf(a.host, sizeof(a.host), "127.0.0.1");
-    else if (strcmp(a.host, "::") == 0)
-        snprintf(a.host, sizeof(a.host), "::1");
-    a.port = port;
-    os_cfg_listen_format(hp, &a);
-    n = snprintf(out, cap, "http://%s", hp);
-    if (n < 0 || (size_t)n >= cap) {
-        if (cap > 0)
-            out[0] = '\0';
-        return OS_ERR_TOOBIG;
-    }
-    return OS_OK;
-}
-
 #endif

@@ -93,8 +93,8 @@ static os_err lock_data_dir(sl_seller *s)
 static os_err default_path(char *out, size_t cap, const char *path, const char *data_dir,
                            const char *name)
 {
-    int n = path != NULL ? snprintf(out, cap, "%s", path)
-                         : snprintf(out, cap, "%s/%s", data_dir, name);
+    int n =
+        path != NULL ? snprintf(out, cap, "%s", path) : snprintf(out, cap, "%s/%s", data_dir, name);
     return n < 0 || (size_t)n >= cap ? OS_ERR_TOOBIG : OS_OK;
 }
 
@@ -172,8 +172,8 @@ static os_err load_keys(sl_seller *s, const sl_options *o)
         (rc = os_hpke_public_key(s->gateway_pk, s->sec->gateway_sk)) != OS_OK)
         return rc;
     if (o->admin_listen != NULL &&
-        ((rc = default_path(path, sizeof(path), o->admin_token_file, o->data_dir,
-                            "admin.token")) != OS_OK ||
+        ((rc = default_path(path, sizeof(path), o->admin_token_file, o->data_dir, "admin.token")) !=
+             OS_OK ||
          (rc = load_or_create_token(s->sec->admin_token, path, s->log)) != OS_OK))
         return rc;
     /* The key id names the key in the envelope; derived from the public key so it changes with a
@@ -181,9 +181,9 @@ static os_err load_keys(sl_seller *s, const sl_options *o)
     s->key_id = s->gateway_pk[0];
     {
         const os_ohttp_symalg alg = {.kdf_id = 1, .aead_id = 1};
-        if ((rc = os_ohttp_keyconfig_encode(s->ohttp_keys, sizeof(s->ohttp_keys),
-                                            &s->ohttp_keys_len, s->key_id, s->gateway_pk, &alg,
-                                            1)) != OS_OK)
+        if ((rc =
+                 os_ohttp_keyconfig_encode(s->ohttp_keys, sizeof(s->ohttp_keys), &s->ohttp_keys_len,
+                                           s->key_id, s->gateway_pk, &alg, 1)) != OS_OK)
             return rc;
     }
     sodium_mprotect_readonly(s->sec);
@@ -744,15 +744,11 @@ os_err sl_seller_start(sl_seller *s)
     if (s->endpoint == NULL) {
         char ep[OS_CFG_LISTEN_STR_LEN + 16];
         os_cfg_listen l;
-        if (os_cfg_parse_listen(&l, s->listen, NULL, 0) != OS_OK) {
+        if (os_cfg_parse_listen(&l, s->listen, NULL, 0) != OS_OK ||
+            os_cfg_listen_url(ep, sizeof(ep), &l, os_http_server_port(s->http)) != OS_OK) {
             rc = OS_ERR_INVALID;
             goto fail;
         }
-        if (strcmp(l.host, "0.0.0.0") == 0 || l.host[0] == '\0' || strcmp(l.host, "*") == 0)
-            snprintf(l.host, sizeof(l.host), "127.0.0.1");
-        l.port = os_http_server_port(s->http);
-        memcpy(ep, "http://", 7);
-        os_cfg_listen_format(ep + 7, &l);
         pthread_mutex_lock(&s->info_mu); /* the admin API's status reads it */
         s->endpoint = strdup(ep);
         pthread_mutex_unlock(&s->info_mu);

@@ -179,7 +179,8 @@ static void *sig_main(void *arg)
 
     while (sigwait(&w->set, &sig) == 0 && sig != SIGUSR1) {
         if (!atomic_exchange(&w->stop, true))
-            sim_say("signal %d: ending the run early; the books are still read and reconciled", sig);
+            sim_say("signal %d: ending the run early; the books are still read and reconciled",
+                    sig);
     }
     return NULL;
 }

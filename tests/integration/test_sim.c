@@ -522,8 +522,8 @@ static void test_sigint_ends_the_run_early_and_reconciles(void **state)
     snprintf(out, sizeof(out), "%s/int.out", tmp);
     snprintf(err, sizeof(err), "%s/int.err", tmp);
     snprintf(res, sizeof(res), "%s/int.json", tmp);
-    int st = run_long((const char *const[]){"--sellers", "4", "--buyers", "1", "--duration",
-                                            "600", "--seed", "5", "--out", res, NULL},
+    int st = run_long((const char *const[]){"--sellers", "4", "--buyers", "1", "--duration", "600",
+                                            "--seed", "5", "--out", res, NULL},
                       out, err, 3);
     if (st != 0) {
         show_file(out);

@@ -863,6 +863,26 @@ static void test_parsers(void **state)
     os_cfg_listen_format(text, &l);
     assert_string_equal(text, "node.example:65535");
 
+    /* The URL a local client dials: wildcards become loopback; a bound port replaces port 0. */
+    char url[64];
+    static const char *const urls[][3] = {
+        {"0.0.0.0:0", "8379", "http://127.0.0.1:8379"},
+        {"0.0.0.0:8378", "0", "http://127.0.0.1:8378"},
+        {"[::]:0", "443", "http://[::1]:443"},
+        {"[2001:db8::1]:8443", "0", "http://[2001:db8::1]:8443"},
+        {"node.example:80", "81", "http://node.example:81"},
+    };
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        assert_int_equal(os_cfg_parse_listen(&l, urls[i][0], err, sizeof(err)), OS_OK);
+        assert_int_equal(
+            os_cfg_listen_url(url, sizeof(url), &l, (uint16_t)strtoul(urls[i][1], NULL, 10)),
+            OS_OK);
+        assert_string_equal(url, urls[i][2]);
+    }
+    assert_int_equal(os_cfg_listen_url(url, 12, &l, 81), OS_ERR_TOOBIG);
+    assert_string_equal(url, "");
+    assert_int_equal(os_cfg_listen_url(url, sizeof(url), NULL, 81), OS_ERR_INVALID);
+
     /* What can be bound: IP literals and localhost, never a name to look up. */
     struct sockaddr_storage ss;
     socklen_t sl;
